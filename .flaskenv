@@ -1,0 +1,2 @@
+FLASK_APP=flaskpypi
+FLASK_RUN_PORT=6543

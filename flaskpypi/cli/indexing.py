@@ -1,0 +1,34 @@
+"""reindex and upgrade-db: keep the SQL index in step with storage and the schema in step with the code."""
+
+from __future__ import annotations
+
+import click
+from flask import current_app
+from flask.cli import with_appcontext
+
+from ..extensions import db
+from ..index.migrate import start_lock, upgrade
+from ..index.rebuild import Rebuilder
+
+
+@click.command("reindex")
+@with_appcontext
+def reindex() -> None:
+    """Rebuild the metadata database from storage alone (storage is the truth)."""
+    runtime = current_app.extensions["flaskpypi"]
+    click.echo(f"Rebuilding the index from {runtime.storage.describe()} ...")
+    listing = runtime.storage.iter_files()
+    with start_lock(current_app.instance_path), click.progressbar(
+        listing, label="Reading storage", show_pos=True, file=click.get_text_stream("stderr")
+    ) as bar:
+        projects, files = Rebuilder(db.session, runtime.storage, runtime.policy).rebuild(bar)
+    click.echo(f"Indexed {projects} projects, {files} files.")
+
+
+@click.command("upgrade-db")
+@with_appcontext
+def upgrade_db() -> None:
+    """Apply schema migrations (the server also does this when it starts)."""
+    with start_lock(current_app.instance_path):
+        upgrade(db.engine)
+    click.echo("The database schema is up to date.")

@@ -1,0 +1,164 @@
+"""make-config: write a config file by asking questions (or from flags), like pypicloud-make-config."""
+
+from __future__ import annotations
+
+import json
+import secrets
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import click
+import tomli_w
+from werkzeug.security import generate_password_hash
+
+from ..core.plugins import STORAGE_GROUP, installed
+from ..settings import CONFIG_FILENAME, FALLBACKS, Settings
+
+ENVIRONMENTS = ("dev", "test", "prod")
+STORAGES = ("file", "s3", "gcs", "azure")
+STORAGE_SCHEMES = {"file": "file", "s3": "s3", "gcs": "gs", "azure": "az"}
+PLUGIN_PACKAGES = {"s3": "flaskpypi-s3", "gcs": "flaskpypi-gcs", "azure": "flaskpypi-azure"}
+DEFAULTS_BY_ENV = {
+    "dev": {"default_read": ["everyone"], "default_write": ["authenticated"], "cache_update": ["authenticated"]},
+    "test": {"default_read": ["everyone"], "default_write": ["authenticated"], "cache_update": ["authenticated"]},
+    "prod": {"default_read": ["authenticated"], "default_write": ["authenticated"], "cache_update": ["authenticated"]},
+}
+
+
+@dataclass
+class Asker:
+    """Asks a question, or takes the flag's value; with --no-input a missing answer is an error."""
+
+    interactive: bool
+
+    def ask(self, given: Any, question: str, *, default: Any = None, choices: tuple[str, ...] | None = None,
+            hide: bool = False, required: bool = True) -> Any:  # fmt: skip
+        if given is not None:
+            return given
+        if not self.interactive:
+            if default is not None or not required:
+                return default
+            raise click.UsageError(f"--no-input: give a value for {question!r}")
+        kind = click.Choice(choices) if choices else None
+        return click.prompt(question, default=default, type=kind, hide_input=hide,
+                            confirmation_prompt=hide, show_default=not hide)  # fmt: skip
+
+
+def _storage(asker: Asker, kind: str, opts: dict[str, Any], instance: Path) -> tuple[str, dict[str, Any]]:
+    """The storage URL and options for the chosen backend, asking what each needs."""
+    if kind == "file":
+        path = asker.ask(opts["path"], "Directory for packages", default=str(instance / "packages"))
+        return Path(path).resolve().as_uri(), {}
+    scheme = STORAGE_SCHEMES[kind]
+    if scheme not in installed(STORAGE_GROUP):
+        click.echo(f"Note: the {kind} storage needs its plugin: pip install {PLUGIN_PACKAGES[kind]} "
+                   f"(or 'flaskpypi[{kind}]').", err=True)  # fmt: skip
+    label = "Container" if kind == "azure" else "Bucket"
+    bucket = asker.ask(opts["bucket"], label)
+    prefix = asker.ask(opts["prefix"], "Prefix inside it (blank for none)", default="").strip("/")
+    url = f"{scheme}://{bucket}" + (f"/{prefix}" if prefix else "")
+    options: dict[str, Any] = {}
+    if kind == "s3":
+        region = asker.ask(opts["region"], "Region (blank: from the AWS config)", default="")
+        endpoint = asker.ask(opts["endpoint_url"], "Endpoint URL (blank: AWS itself)", default="")
+        if region:
+            options["client_kwargs"] = {"region_name": region}
+        if endpoint:
+            options["endpoint_url"] = endpoint
+        click.echo("Credentials: the standard AWS chain (AWS_* variables, ~/.aws, instance or task role).")
+    elif kind == "gcs":
+        project = asker.ask(opts["gcp_project"], "Google Cloud project (blank: from the credentials)", default="")
+        token = asker.ask(opts["credentials"], "Service-account JSON file (blank: application default credentials)",
+                          default="")  # fmt: skip
+        if project:
+            options["project"] = project
+        if token:
+            options["token"] = token
+    else:
+        account = asker.ask(opts["account_name"], "Storage account name")
+        options["account_name"] = account
+        click.echo("Credentials: AZURE_STORAGE_CONNECTION_STRING / account key variables, else DefaultAzureCredential.")
+    return url, options
+
+
+@click.command("make-config")
+@click.option("--env", "env", type=click.Choice(ENVIRONMENTS), help="What the config is for.")
+@click.option("--storage", type=click.Choice(STORAGES), help="Where packages are stored.")
+@click.option("--path", help="file storage: the directory.")
+@click.option("--bucket", help="s3/gcs: bucket; azure: container.")
+@click.option("--prefix", help="Key prefix inside the bucket.")
+@click.option("--region", help="s3: region.")
+@click.option("--endpoint-url", help="s3: endpoint URL (MinIO, other S3-compatible stores).")
+@click.option("--gcp-project", help="gcs: project.")
+@click.option("--credentials", help="gcs: service-account JSON file.")
+@click.option("--account-name", help="azure: storage account name.")
+@click.option("--database-url", help="SQLAlchemy URL (default: SQLite in the instance folder).")
+@click.option("--admin-user", help="Admin user name.")
+@click.option("--admin-password", help="Admin password (stored only as a hash).")
+@click.option("--fallback", type=click.Choice(FALLBACKS), help="For projects the index does not hold.")
+@click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), help="Where to write the config.")
+@click.option("--force", is_flag=True, help="Overwrite an existing file.")
+@click.option("--no-input", is_flag=True, help="Ask nothing: take flags and defaults.")
+def make_config(**opts: Any) -> None:
+    """Write a flaskpypi config file (TOML) for dev, test or prod."""
+    asker = Asker(interactive=not opts["no_input"])
+    instance = Path(_instance_path())
+    env = asker.ask(opts["env"], "What is this config for?", default="dev", choices=ENVIRONMENTS)
+    kind = asker.ask(opts["storage"], "Where will packages be stored?", default="file", choices=STORAGES)
+    storage_url, storage_options = _storage(asker, kind, opts, instance)
+    database = asker.ask(opts["database_url"], "Database URL (blank: SQLite in the instance folder)", default="")
+    admin = asker.ask(opts["admin_user"], "Admin username", default="admin")
+    password = asker.ask(opts["admin_password"], "Admin password", hide=True)
+    fallback = asker.ask(opts["fallback"], "Fallback for projects not held here", default="none", choices=FALLBACKS)
+    output = opts["output"] or instance / CONFIG_FILENAME
+    if output.exists() and not opts["force"]:
+        raise click.ClickException(f"{output} exists; use --force to overwrite it.")
+    config = _config(env, storage_url, storage_options, database, admin, password, fallback)
+    output.parent.mkdir(parents=True, exist_ok=True)
+    output.write_text(_render(env, config))
+    output.chmod(0o600)
+    click.echo(f"Wrote {output}")
+    if output.resolve() != (instance / CONFIG_FILENAME).resolve():
+        click.echo(f"Use it with: FLASKPYPI_CONFIG={output} flaskpypi run   (or gunicorn wsgi:app)")
+
+
+def _instance_path() -> str:
+    import os
+
+    from ..settings import INSTANCE_ENV
+
+    if os.environ.get(INSTANCE_ENV):
+        return os.environ[INSTANCE_ENV]
+    from flask import Flask
+
+    return Flask("flaskpypi").instance_path
+
+
+def _config(env: str, storage_url: str, storage_options: dict[str, Any], database: str, admin: str,
+            password: str, fallback: str) -> dict[str, Any]:  # fmt: skip
+    config: dict[str, Any] = {"storage_url": storage_url}
+    if storage_options:
+        config["storage_options"] = storage_options
+    if database:
+        config["database_url"] = database
+    config.update(
+        secret_key=secrets.token_urlsafe(48),
+        admin_user=admin,
+        admin_password_hash=generate_password_hash(password),
+        fallback=fallback,
+        **DEFAULTS_BY_ENV[env],
+    )
+    if env == "prod":
+        config["allow_overwrite"] = False
+    unknown = set(config) - set(Settings.names())
+    assert not unknown, unknown
+    return config
+
+
+def _render(env: str, config: dict[str, Any]) -> str:
+    header = (
+        f"# flaskpypi config for {env}, written by `flaskpypi make-config`.\n"
+        "# Every setting and its default is listed in the README; FLASKPYPI_<NAME> variables override these.\n"
+    )
+    return header + tomli_w.dumps(json.loads(json.dumps(config)))

@@ -1,0 +1,112 @@
+"""Plain SQLAlchemy models (a DeclarativeBase handed to Flask-SQLAlchemy as model_class)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import JSON, BigInteger, DateTime, ForeignKey, Index, Integer, String, Text, TypeDecorator
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+from ..core.records import FileRecord, utcnow
+
+PENDING, LIVE, DELETED = "pending", "live", "deleted"
+
+
+class UTCDateTime(TypeDecorator):
+    """A timestamp stored as UTC and read back timezone-aware, on SQLite as on PostgreSQL."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Any) -> datetime | None:
+        if value is not None and value.tzinfo is None:
+            value = value.replace(tzinfo=UTC)
+        return value.astimezone(UTC) if value is not None else None
+
+    def process_result_value(self, value: datetime | None, dialect: Any) -> datetime | None:
+        if value is not None and value.tzinfo is None:
+            value = value.replace(tzinfo=UTC)
+        return value
+
+
+class Base(DeclarativeBase):
+    """The one metadata object every table of flaskpypi belongs to (Alembic reads it)."""
+
+
+class Counter(Base):
+    """Named counters; `serial` grows with every change and feeds ETags and last_serial."""
+
+    __tablename__ = "counters"
+    name: Mapped[str] = mapped_column(String(64), primary_key=True)
+    value: Mapped[int] = mapped_column(BigInteger, default=0)
+
+
+class Project(Base):
+    """A project the index holds files for (or that an admin configured)."""
+
+    __tablename__ = "projects"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(200), unique=True)
+    display_name: Mapped[str] = mapped_column(String(200))
+    summary: Mapped[str] = mapped_column(Text, default="")
+    status: Mapped[str] = mapped_column(String(16), default="active")
+    status_reason: Mapped[str] = mapped_column(Text, default="")
+    settings: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    created: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    last_update: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    serial: Mapped[int] = mapped_column(BigInteger, default=0)
+    files: Mapped[list[File]] = relationship(back_populates="project", cascade="all, delete-orphan")
+
+
+class File(Base):
+    """A distribution file; `state` pending while being written, deleted as a tombstone (names are not reused)."""
+
+    __tablename__ = "files"
+    __table_args__ = (Index("ix_files_project_state", "project_id", "state"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    project_id: Mapped[int] = mapped_column(ForeignKey("projects.id", ondelete="CASCADE"))
+    filename: Mapped[str] = mapped_column(String(255), unique=True)
+    name: Mapped[str] = mapped_column(String(200))
+    version: Mapped[str] = mapped_column(String(128))
+    packagetype: Mapped[str] = mapped_column(String(16))
+    python_version: Mapped[str] = mapped_column(String(64), default="")
+    size: Mapped[int] = mapped_column(BigInteger)
+    sha256: Mapped[str] = mapped_column(String(64))
+    md5: Mapped[str] = mapped_column(String(32))
+    blake2b_256: Mapped[str] = mapped_column(String(64))
+    upload_time: Mapped[datetime] = mapped_column(UTCDateTime)
+    uploader: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    requires_python: Mapped[str] = mapped_column(String(255), default="")
+    summary: Mapped[str] = mapped_column(Text, default="")
+    core_metadata_sha256: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    provenance_sha256: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    yanked: Mapped[bool] = mapped_column(default=False)
+    yanked_reason: Mapped[str] = mapped_column(Text, default="")
+    origin: Mapped[str] = mapped_column(String(16), default="upload")
+    state: Mapped[str] = mapped_column(String(16), default=LIVE)
+    meta: Mapped[dict[str, Any]] = mapped_column("metadata", JSON, default=dict)
+    project: Mapped[Project] = relationship(back_populates="files")
+
+    def to_record(self) -> FileRecord:
+        """The storage sidecar's view of this row."""
+        return FileRecord(
+            filename=self.filename, project=self.project.name, name=self.name, version=self.version,
+            packagetype=self.packagetype, python_version=self.python_version, size=self.size,
+            sha256=self.sha256, md5=self.md5, blake2b_256=self.blake2b_256, upload_time=self.upload_time,
+            uploader=self.uploader, requires_python=self.requires_python, summary=self.summary,
+            core_metadata_sha256=self.core_metadata_sha256, provenance_sha256=self.provenance_sha256,
+            yanked=self.yanked, yanked_reason=self.yanked_reason, origin=self.origin,
+            deleted=self.state == DELETED, metadata=dict(self.meta or {}),
+        )  # fmt: skip
+
+    def update_from(self, record: FileRecord) -> None:
+        """Copy a sidecar's facts into this row."""
+        for attr in (
+            "name", "version", "packagetype", "python_version", "size", "sha256", "md5", "blake2b_256",
+            "upload_time", "uploader", "requires_python", "summary", "core_metadata_sha256",
+            "provenance_sha256", "yanked", "yanked_reason", "origin",
+        ):  # fmt: skip
+            setattr(self, attr, getattr(record, attr))
+        self.meta = dict(record.metadata)
+        self.state = DELETED if record.deleted else LIVE

@@ -1,0 +1,191 @@
+"""The index service: reads and changes projects and files, keeping storage (the truth) and SQL in step."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+from packaging.version import InvalidVersion, Version
+from sqlalchemy import func, select, update
+from sqlalchemy.orm import Session, selectinload
+
+from ..core.errors import Conflict, NotFound
+from ..core.names import canonical
+from ..core.records import (
+    METADATA_SUFFIX,
+    PROJECT_FILE,
+    PROJECT_STATUSES,
+    PROVENANCE_SUFFIX,
+    SIDECAR_SUFFIX,
+    ProjectState,
+    utcnow,
+)
+from ..storage import FileMeta, Storage
+from .models import DELETED, LIVE, Counter, File, Project
+
+log = logging.getLogger(__name__)
+JSON_META = FileMeta(content_type="application/json")
+
+
+def sort_key(version: str) -> tuple[int, Version | str]:
+    """Order versions by PEP 440; unparsable ones first, by text."""
+    try:
+        return (1, Version(version))
+    except InvalidVersion:
+        return (0, version)
+
+
+@dataclass
+class Policy:
+    """Index rules from the settings that the service enforces."""
+
+    allow_overwrite: bool = False
+    allow_delete: bool = True
+    max_upload_size: int = 100 * 1024 * 1024
+
+
+class IndexService:
+    """One request's (or command's) view of the index: a SQL session and the storage."""
+
+    def __init__(self, session: Session, storage: Storage, policy: Policy | None = None) -> None:
+        self.session = session
+        self.storage = storage
+        self.policy = policy or Policy()
+
+    # -- serials -------------------------------------------------------------------------------
+
+    def serial(self) -> int:
+        """The index-wide change counter."""
+        value = self.session.scalar(select(Counter.value).where(Counter.name == "serial"))
+        return value or 0
+
+    def ensure_serial(self) -> None:
+        """Create the serial counter; its presence marks an index that was built at least once."""
+        if self.session.get(Counter, "serial") is None:
+            self.session.add(Counter(name="serial", value=0))
+            self.session.flush()
+
+    def bump(self, project: Project) -> int:
+        """Advance the global serial and stamp the project with it."""
+        self.ensure_serial()
+        self.session.execute(update(Counter).where(Counter.name == "serial").values(value=Counter.value + 1))
+        value = self.serial()
+        project.serial = value
+        project.last_update = utcnow()
+        return value
+
+    # -- reading -------------------------------------------------------------------------------
+
+    def project(self, name: str) -> Project | None:
+        """The project by any spelling of its name."""
+        return self.session.scalar(select(Project).where(Project.name == canonical(name)))
+
+    def require_project(self, name: str) -> Project:
+        """The project, or NotFound."""
+        project = self.project(name)
+        if project is None:
+            raise NotFound(f"No project named {name!r}.")
+        return project
+
+    def project_names(self) -> list[tuple[str, str]]:
+        """(canonical, display) of every project with a live file or an explicit state, by name."""
+        rows = self.session.execute(
+            select(Project.name, Project.display_name).order_by(Project.name)
+        ).all()
+        return [(r[0], r[1]) for r in rows]
+
+    def live_files(self, project: Project) -> list[File]:
+        """A project's downloadable files, oldest version first."""
+        files = self.session.scalars(
+            select(File).where(File.project_id == project.id, File.state == LIVE)
+        ).all()
+        return sorted(files, key=lambda f: (sort_key(f.version), f.filename))
+
+    def file(self, project_name: str, filename: str) -> File | None:
+        """A live file of a project."""
+        return self.session.scalar(
+            select(File)
+            .join(Project)
+            .where(Project.name == canonical(project_name), File.filename == filename, File.state == LIVE)
+            .options(selectinload(File.project))
+        )
+
+    def require_file(self, project_name: str, filename: str) -> File:
+        """A live file, or NotFound."""
+        found = self.file(project_name, filename)
+        if found is None:
+            raise NotFound(f"No file {filename!r} in project {project_name!r}.")
+        return found
+
+    def counts(self) -> tuple[int, int]:
+        """(projects, live files) for the start-up summary."""
+        projects = self.session.scalar(select(func.count(Project.id))) or 0
+        files = self.session.scalar(select(func.count(File.id)).where(File.state == LIVE)) or 0
+        return projects, files
+
+    def is_empty(self) -> bool:
+        """True before the first file or rebuild: the signal to rebuild at start."""
+        return self.session.get(Counter, "serial") is None
+
+    # -- changing ------------------------------------------------------------------------------
+
+    def write_sidecar(self, file: File) -> None:
+        """Persist the file's facts next to it in storage (before the database commit)."""
+        self.storage.put_bytes(file.project.name + "/" + file.filename + SIDECAR_SUFFIX,
+                               file.to_record().to_json(), JSON_META)  # fmt: skip
+
+    def set_yanked(self, project_name: str, filename: str | None, version: str | None,
+                   yanked: bool, reason: str = "") -> list[File]:  # fmt: skip
+        """Yank or un-yank one file, or every file of a version (PEP 592)."""
+        files = self._select(project_name, filename, version)
+        for f in files:
+            f.yanked, f.yanked_reason = yanked, (reason if yanked else "")
+            self.write_sidecar(f)
+        self.bump(files[0].project)
+        self.session.commit()
+        log.info("%s %s", "Yanked" if yanked else "Un-yanked", ", ".join(f.filename for f in files))
+        return files
+
+    def delete(self, project_name: str, filename: str | None = None, version: str | None = None) -> list[File]:
+        """Delete one file, a version or a whole project; a tombstone keeps the filename from reuse."""
+        files = self._select(project_name, filename, version)
+        project = files[0].project
+        for f in files:
+            f.state = DELETED
+            if self.policy.allow_overwrite:
+                self.storage.delete(f"{project.name}/{f.filename}{SIDECAR_SUFFIX}")
+            else:
+                self.write_sidecar(f)
+            for suffix in ("", METADATA_SUFFIX, PROVENANCE_SUFFIX):
+                self.storage.delete(f"{project.name}/{f.filename}{suffix}")
+            if self.policy.allow_overwrite:
+                self.session.delete(f)
+        self.bump(project)
+        self.session.commit()
+        log.info("Deleted %s", ", ".join(f.filename for f in files))
+        return files
+
+    def _select(self, project_name: str, filename: str | None, version: str | None) -> list[File]:
+        project = self.require_project(project_name)
+        files = self.live_files(project)
+        if filename:
+            files = [f for f in files if f.filename == filename]
+        elif version:
+            wanted = sort_key(version)
+            files = [f for f in files if sort_key(f.version) == wanted]
+        if not files:
+            what = filename or (f"version {version}" if version else "files")
+            raise NotFound(f"No {what} in project {project.display_name!r}.")
+        return files
+
+    def set_status(self, project_name: str, status: str, reason: str = "") -> Project:
+        """Set a project's PEP 792 status, stored in storage first."""
+        if status not in PROJECT_STATUSES:
+            raise Conflict(f"Unknown project status {status!r}; use one of {', '.join(PROJECT_STATUSES)}.")
+        project = self.require_project(project_name)
+        project.status, project.status_reason = status, reason
+        state = ProjectState(status=status, status_reason=reason, settings=dict(project.settings or {}))
+        self.storage.put_bytes(f"{project.name}/{PROJECT_FILE}", state.to_json(), JSON_META)
+        self.bump(project)
+        self.session.commit()
+        return project

@@ -1,0 +1,163 @@
+"""The upload pipeline ("forklift"): small steps from a received file to a stored, indexed one."""
+
+from __future__ import annotations
+
+import io
+import logging
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import BinaryIO
+
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+
+from ..core.dists import DistName, parse_filename, read_core_metadata
+from ..core.errors import Conflict, FileExists, InvalidDistribution, TooLarge
+from ..core.hashes import Digests, check_claimed, digest_stream, sha256_bytes
+from ..core.records import METADATA_SUFFIX, PROVENANCE_SUFFIX, SIDECAR_SUFFIX, FileRecord
+from ..core.upload import UploadForm, build_record, check_agreement, normalise_form
+from ..storage import FileMeta
+from .models import DELETED, LIVE, PENDING, File, Project
+from .service import IndexService
+
+log = logging.getLogger(__name__)
+TEXT_META = FileMeta(content_type="text/plain; charset=utf-8")
+
+# Verifies PEP 740 attestations for (project, record, attestations JSON, file); raises to refuse.
+AttestationVerifier = Callable[[str, FileRecord, str, BinaryIO], bytes]
+
+
+@dataclass
+class UploadResult:
+    """What happened: the file's record, and whether anything changed (byte-identical re-upload)."""
+
+    record: FileRecord
+    created: bool
+
+
+def refuse_attestations(project: str, record: FileRecord, attestations: str, stream: BinaryIO) -> bytes:
+    """The default verifier: attestations cannot be verified without a trusted publisher, so refuse."""
+    raise InvalidDistribution(
+        f"Attestations (PEP 740) for {record.filename!r} cannot be verified: no trusted publisher is "
+        f"configured for project {project!r}; upload without attestations."
+    )
+
+
+class Uploader(IndexService):
+    """The legacy-API upload: validate, claim the filename, store atomically, then index."""
+
+    verify_attestations: AttestationVerifier = staticmethod(refuse_attestations)  # type: ignore[assignment]
+
+    def upload(self, filename: str, stream: BinaryIO, fields: Mapping[str, Sequence[str]],
+               uploader: str | None) -> UploadResult:  # fmt: skip
+        form = normalise_form(fields)
+        dist = parse_filename(filename)
+        check_agreement(form, dist)
+        digests = self._digest(stream, form)
+        existing = self._existing(dist.filename)
+        if existing is not None and existing.state == LIVE and existing.sha256 == digests.sha256:
+            return UploadResult(existing.to_record(), created=False)
+        if existing is not None and not self.policy.allow_overwrite:
+            raise self._exists_error(existing, dist)
+        stream.seek(0)
+        meta = read_core_metadata(stream, dist)
+        record = build_record(dist, meta, digests, uploader)
+        provenance = None
+        if form.attestations:
+            stream.seek(0)
+            provenance = self.verify_attestations(dist.project, record, form.attestations, stream)
+        project = self._project_for(record)
+        row = self._claim(project, record, existing)
+        try:
+            self._store(record, stream, meta.raw if record.core_metadata_sha256 else None, provenance)
+        except BaseException:
+            self._release(row, existing)
+            raise
+        row.update_from(record)
+        row.state = LIVE
+        if not project.summary or record.summary:
+            project.summary = record.summary
+        self.bump(project)
+        self.session.commit()
+        log.info("Uploaded %s (%d bytes) by %s", record.filename, record.size, uploader or "anonymous")
+        return UploadResult(record, created=True)
+
+    def _digest(self, stream: BinaryIO, form: UploadForm) -> Digests:
+        stream.seek(0)
+        digests = digest_stream(stream)
+        if digests.size > self.policy.max_upload_size:
+            raise TooLarge(f"File too large: {digests.size} bytes, the limit is {self.policy.max_upload_size}.")
+        if digests.size == 0:
+            raise InvalidDistribution("The uploaded file is empty.")
+        check_claimed(digests, form.digests)
+        return digests
+
+    def _existing(self, filename: str) -> File | None:
+        return self.session.scalar(select(File).where(File.filename == filename))
+
+    @staticmethod
+    def _exists_error(existing: File, dist: DistName) -> FileExists:
+        if existing.state == DELETED:
+            return FileExists(
+                f"File already exists ({dist.filename!r}): this filename was used by a deleted file "
+                "and cannot be reused; use a different version."
+            )
+        return FileExists(
+            f"File already exists ({dist.filename!r}, with blake2_256 hash {existing.blake2b_256!r}): "
+            "other bytes cannot be uploaded under the same filename."
+        )
+
+    def _project_for(self, record: FileRecord) -> Project:
+        project = self.project(record.project)
+        if project is None:
+            project = Project(name=record.project, display_name=record.name, summary=record.summary,
+                              settings={})  # fmt: skip
+            self.session.add(project)
+            try:
+                self.session.flush()
+            except IntegrityError:  # created by a concurrent first upload
+                self.session.rollback()
+                project = self.require_project(record.project)
+        if project.status in ("archived", "quarantined"):
+            raise Conflict(f"Project {project.display_name!r} is {project.status}: uploads are closed (PEP 792).")
+        return project
+
+    def _claim(self, project: Project, record: FileRecord, existing: File | None) -> File:
+        """Reserve the filename in SQL first, so two uploads of one name cannot both write storage."""
+        if existing is not None:
+            existing.state = PENDING
+            self.session.commit()
+            return existing
+        row = File(project=project, filename=record.filename, state=PENDING)
+        row.update_from(record)
+        row.state = PENDING
+        self.session.add(row)
+        try:
+            self.session.commit()
+        except IntegrityError:
+            self.session.rollback()
+            raise FileExists(f"File already exists ({record.filename!r}): another upload of it is in progress.")
+        return row
+
+    def _release(self, row: File, existing: File | None) -> None:
+        self.session.rollback()
+        if existing is None:
+            self.session.delete(row)
+        else:
+            row.state = LIVE
+        self.session.commit()
+
+    def _store(self, record: FileRecord, stream: BinaryIO, metadata: bytes | None, provenance: bytes | None) -> None:
+        """Write the file, then its metadata files, then the sidecar that makes it part of the index."""
+        stream.seek(0)
+        self.storage.put(record.key, stream, FileMeta(content_type=_content_type(record), sha256=record.sha256))
+        if metadata is not None:
+            self.storage.put(record.key + METADATA_SUFFIX, io.BytesIO(metadata), TEXT_META)
+        if provenance is not None:
+            record.provenance_sha256 = sha256_bytes(provenance)
+            self.storage.put(record.key + PROVENANCE_SUFFIX, io.BytesIO(provenance), FileMeta("application/json"))
+        self.storage.put_bytes(record.key + SIDECAR_SUFFIX, record.to_json(), FileMeta("application/json"))
+
+
+def _content_type(record: FileRecord) -> str:
+    return "application/zip" if record.filename.endswith((".whl", ".zip")) else "application/gzip"

@@ -1,0 +1,209 @@
+"""One settings model: built-in defaults, then the config file, then FLASKPYPI_* environment variables."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import secrets
+import tomllib
+from collections.abc import Callable, Mapping
+from dataclasses import MISSING, dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+from pypi_simple import PYPI_SIMPLE_ENDPOINT
+
+ENV_PREFIX = "FLASKPYPI_"
+CONFIG_ENV = "FLASKPYPI_CONFIG"
+INSTANCE_ENV = "FLASKPYPI_INSTANCE_PATH"
+CONFIG_FILENAME = "flaskpypi.toml"
+FALLBACKS = ("none", "redirect", "cache", "mirror")
+_SIZE = re.compile(r"^\s*(\d+)\s*([kmgt]?)i?b?\s*$", re.IGNORECASE)
+
+
+class SettingsError(Exception):
+    """A setting that is unknown or malformed; the message names it."""
+
+
+def _as_bool(value: Any) -> bool:
+    if isinstance(value, bool):
+        return value
+    text = str(value).strip().lower()
+    if text in ("1", "true", "yes", "on"):
+        return True
+    if text in ("0", "false", "no", "off", ""):
+        return False
+    raise ValueError("expected true or false")
+
+
+def _as_size(value: Any) -> int:
+    if isinstance(value, int) and not isinstance(value, bool):
+        return value
+    match = _SIZE.match(str(value))
+    if not match:
+        raise ValueError("expected a size such as 100M or 1G")
+    return int(match.group(1)) * 1024 ** "_kmgt".index((match.group(2) or "_").lower())
+
+
+def _as_list(value: Any) -> list[str]:
+    if isinstance(value, list | tuple):
+        return [str(v).strip() for v in value if str(v).strip()]
+    return [v.strip() for v in str(value).split(",") if v.strip()]
+
+
+def _as_dict(value: Any) -> dict[str, Any]:
+    if isinstance(value, Mapping):
+        return dict(value)
+    parsed = json.loads(value) if str(value).strip() else {}
+    if not isinstance(parsed, dict):
+        raise ValueError("expected a JSON object")
+    return parsed
+
+
+def _as_str(value: Any) -> str:
+    if isinstance(value, dict | list):
+        raise ValueError("expected a string")
+    return str(value)
+
+
+def _choice(*allowed: str) -> Callable[[Any], str]:
+    def parse(value: Any) -> str:
+        text = str(value).strip().lower()
+        if text not in allowed:
+            raise ValueError(f"expected one of {', '.join(allowed)}")
+        return text
+
+    return parse
+
+
+def _setting(default: Any, parse: Callable[[Any], Any], doc: str) -> Any:
+    factory = (lambda: type(default)(default)) if isinstance(default, list | dict) else None
+    meta = {"parse": parse, "doc": doc}
+    if factory:
+        return field(default_factory=factory, metadata=meta)
+    return field(default=default, metadata=meta)
+
+
+@dataclass
+class Settings:
+    """Every setting flaskpypi reads; names are the config-file keys, FLASKPYPI_<NAME> in the environment."""
+
+    storage_url: str = _setting("", _as_str, "fsspec URL of the package storage; its scheme picks the plugin. Default: file://<instance>/packages")
+    storage_options: dict = _setting({}, _as_dict, "JSON object of options passed to the storage plugin")
+    database_url: str = _setting("", _as_str, "SQLAlchemy URL of the metadata database. Default: SQLite in the instance folder")
+    secret_key: str = _setting("", _as_str, "signs sessions and CSRF tokens. Default: generated once into <instance>/secret_key")
+    admin_user: str = _setting("", _as_str, "name of the admin user defined in the config")
+    admin_password: str = _setting("", _as_str, "the admin's password in clear (prefer admin_password_hash)")
+    admin_password_hash: str = _setting("", _as_str, "the admin's password hash (werkzeug format, as make-config writes)")
+    auth_backend: str = _setting("config", _as_str, "auth plugin (entry point in flaskpypi.auth): config or sql")
+    default_read: list = _setting(["everyone"], _as_list, "who may read projects without a grant: everyone, authenticated, group names")
+    default_write: list = _setting(["authenticated"], _as_list, "who may upload to projects without a grant")
+    cache_update: list = _setting(["authenticated"], _as_list, "who may make the index fetch a file from upstream")
+    fallback: str = _setting("none", _choice(*FALLBACKS), "what to do for projects the index does not hold: none, redirect, cache, mirror")
+    upstream_url: str = _setting(PYPI_SIMPLE_ENDPOINT, _as_str, "simple index used by fallback (default: pypi-simple's PYPI_SIMPLE_ENDPOINT)")
+    allow_overwrite: bool = _setting(False, _as_bool, "allow uploading other bytes under an existing filename")
+    allow_delete: bool = _setting(True, _as_bool, "allow writers to delete files (admins always may)")
+    max_upload_size: int = _setting(100 * 1024**2, _as_size, "largest accepted upload, bytes or 100M/1G; larger is 413")
+    stream_files: bool = _setting(False, _as_bool, "stream downloads through the app instead of redirecting to signed URLs")
+    x_sendfile: str = _setting("", _choice("", "nginx", "apache"), "let a fronting server send files: nginx (X-Accel-Redirect) or apache (X-Sendfile)")
+    x_accel_prefix: str = _setting("/_protected_packages/", _as_str, "internal nginx location that maps to the file storage root")
+    public_url: str = _setting("", _as_str, "external base URL when behind a proxy that does not send X-Forwarded-* headers")
+    proxy_fix: int = _setting(0, int, "number of proxies in front whose X-Forwarded-* headers to trust")
+    log_level: str = _setting("INFO", _choice("debug", "info", "warning", "error"), "logging level")
+    auto_reindex: bool = _setting(True, _as_bool, "rebuild the database from storage at start when it is empty")
+
+    def __post_init__(self) -> None:
+        self.log_level = self.log_level.upper()
+
+    @classmethod
+    def names(cls) -> list[str]:
+        """Every setting's name."""
+        return [f.name for f in fields(cls)]
+
+    @classmethod
+    def reference(cls) -> list[tuple[str, str, str]]:
+        """(name, default, description) for the README's config reference."""
+        rows = []
+        for f in fields(cls):
+            default = f.default_factory() if f.default is MISSING else f.default  # type: ignore[misc]
+            rows.append((f.name, json.dumps(default), f.metadata["doc"]))
+        return rows
+
+
+def _parse(name: str, value: Any, source: str) -> Any:
+    spec = {f.name: f for f in fields(Settings)}.get(name)
+    if spec is None:
+        raise SettingsError(f"Unknown setting {name!r} in {source}; known settings: {', '.join(Settings.names())}")
+    try:
+        return spec.metadata["parse"](value)
+    except (ValueError, TypeError, json.JSONDecodeError) as exc:
+        raise SettingsError(f"Malformed setting {name!r} in {source}: {exc} (got {value!r})")
+
+
+def config_path(instance_path: str) -> Path | None:
+    """The config file in use: $FLASKPYPI_CONFIG, else <instance>/flaskpypi.toml if present."""
+    if os.environ.get(CONFIG_ENV):
+        path = Path(os.environ[CONFIG_ENV])
+        if not path.is_file():
+            raise SettingsError(f"{CONFIG_ENV} names {path}, which is not a file")
+        return path
+    path = Path(instance_path) / CONFIG_FILENAME
+    return path if path.is_file() else None
+
+
+def read_config_file(path: Path) -> dict[str, Any]:
+    """The settings in a TOML file (flat keys, or under a [flaskpypi] table)."""
+    try:
+        data = tomllib.loads(path.read_text())
+    except (OSError, tomllib.TOMLDecodeError) as exc:
+        raise SettingsError(f"Cannot read config file {path}: {exc}")
+    return data.get("flaskpypi", data)
+
+
+def load_settings(
+    instance_path: str, overrides: Mapping[str, Any] | None = None, environ: Mapping[str, str] | None = None
+) -> tuple[Settings, Path | None]:
+    """Defaults, then the config file, then the environment, then test overrides; each value validated."""
+    environ = os.environ if environ is None else environ
+    values: dict[str, Any] = {}
+    path = config_path(instance_path)
+    if path:
+        for name, value in read_config_file(path).items():
+            values[name] = _parse(name, value, str(path))
+    for key, value in environ.items():
+        if key.startswith(ENV_PREFIX) and key not in (CONFIG_ENV, INSTANCE_ENV):
+            name = key[len(ENV_PREFIX) :].lower()
+            values[name] = _parse(name, value, f"environment variable {key}")
+    for name, value in (overrides or {}).items():
+        values[name.lower()] = _parse(name.lower(), value, "test config")
+    settings = Settings(**values)
+    _fill_instance_defaults(settings, Path(instance_path))
+    return settings, path
+
+
+def _fill_instance_defaults(settings: Settings, instance: Path) -> None:
+    """The embedded default: SQLite and packages under the instance folder, a persistent secret key."""
+    if not settings.storage_url:
+        settings.storage_url = (instance / "packages").resolve().as_uri()
+    if not settings.database_url:
+        settings.database_url = f"sqlite:///{(instance / 'flaskpypi.sqlite').resolve()}"
+    if not settings.secret_key:
+        settings.secret_key = _instance_secret(instance)
+
+
+def _instance_secret(instance: Path) -> str:
+    path = instance / "secret_key"
+    if not path.exists():
+        instance.mkdir(parents=True, exist_ok=True)
+        tmp = instance / f".secret_key.{os.getpid()}"
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as out:
+            out.write(secrets.token_urlsafe(48))
+        try:
+            os.link(tmp, path)  # the first process to link wins; others read its key
+        except FileExistsError:
+            pass
+        finally:
+            tmp.unlink()
+    return path.read_text().strip()

@@ -1,0 +1,100 @@
+"""The Storage contract, and the loader that turns a URL into a storage plugin by its scheme."""
+
+from __future__ import annotations
+
+import io
+from abc import ABC, abstractmethod
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, BinaryIO
+from urllib.parse import urlsplit
+
+from ..core.plugins import STORAGE_GROUP, load_plugin
+
+CONTRACT_VERSION = 1
+
+
+@dataclass(frozen=True)
+class StoredFile:
+    """One object found while listing storage."""
+
+    key: str
+    size: int | None = None
+    modified: datetime | None = None
+
+
+@dataclass(frozen=True)
+class FileMeta:
+    """What a backend may record beside the bytes (content type, checksum)."""
+
+    content_type: str = "application/octet-stream"
+    sha256: str | None = None
+
+
+class Storage(ABC):
+    """Where distribution files and their sidecars live; the source of truth of the index.
+
+    Keys are validated `project/filename` strings. Implementations must make `put` atomic: a reader
+    sees the old object, no object, or the complete new one, never a part.
+    """
+
+    contract_version = CONTRACT_VERSION
+
+    def __init__(self, url: str, **options: Any) -> None:
+        self.url = url
+        self.options = options
+
+    @abstractmethod
+    def iter_files(self, prefix: str = "") -> Iterator[StoredFile]:
+        """Every object under prefix, listed page by page; used for rebuilds, never per request."""
+
+    @abstractmethod
+    def open(self, key: str) -> BinaryIO:
+        """A readable binary stream; FileNotFoundError when the key is absent."""
+
+    @abstractmethod
+    def put(self, key: str, data: BinaryIO, meta: FileMeta | None = None) -> None:
+        """Store the stream's bytes under key, atomically."""
+
+    @abstractmethod
+    def delete(self, key: str) -> None:
+        """Remove the key; a missing key is not an error."""
+
+    @abstractmethod
+    def exists(self, key: str) -> bool:
+        """Whether the key holds an object now."""
+
+    def download_url(self, key: str, expires: int = 300) -> str | None:
+        """A short-lived URL the client can be redirected to, or None to stream through the app."""
+        return None
+
+    def local_path(self, key: str) -> str | None:
+        """A path on this host for sendfile, or None."""
+        return None
+
+    def read(self, key: str) -> bytes:
+        """The whole object (small objects: sidecars, metadata)."""
+        with self.open(key) as stream:
+            return stream.read()
+
+    def put_bytes(self, key: str, data: bytes, meta: FileMeta | None = None) -> None:
+        """put() for a small byte string."""
+        self.put(key, io.BytesIO(data), meta)
+
+    def describe(self) -> str:
+        """Where the files are, for logs (never credentials)."""
+        parts = urlsplit(self.url)
+        return f"{parts.scheme}://{parts.hostname or ''}{parts.path}"
+
+
+def scheme_of(url: str) -> str:
+    """The entry-point name for a storage URL: its scheme, `file` for a bare path."""
+    scheme = urlsplit(url).scheme
+    return scheme if len(scheme) > 1 else "file"
+
+
+def load_storage(url: str, options: dict[str, Any] | None = None) -> Storage:
+    """Build the storage plugin the URL's scheme names, with options from the config."""
+    cls = load_plugin(STORAGE_GROUP, scheme_of(url))
+    return cls(url, **(options or {}))

@@ -1,0 +1,57 @@
+"""Every refusal has one shape: the status, the reason in the status line and the body (twine prints both)."""
+
+from __future__ import annotations
+
+import json
+import logging
+
+from flask import Flask, Response, request
+from werkzeug.exceptions import HTTPException
+
+from ..core.errors import Refusal, TooManyRequests
+
+log = logging.getLogger(__name__)
+REALM = 'Basic realm="flaskpypi"'
+
+
+def refusal_response(status: int, message: str) -> Response:
+    """A plain-text error whose reason phrase carries the message (one line, latin-1 safe)."""
+    line = " ".join(message.split())
+    reason = line.encode("latin-1", "replace").decode("latin-1")[:400]
+    wants_json = request.accept_mimetypes.best == "application/json"
+    if wants_json:
+        response = Response(f'{{"error": {json.dumps(line)}}}\n', status=status, mimetype="application/json")
+    else:
+        response = Response(line + "\n", status=status, mimetype="text/plain")
+    response.status = f"{status} {reason}"
+    if status == 401:
+        response.headers["WWW-Authenticate"] = REALM
+    return response
+
+
+def register_error_handlers(app: Flask) -> None:
+    """Map domain errors and HTTP exceptions to the common shape."""
+
+    @app.errorhandler(Refusal)
+    def on_refusal(exc: Refusal) -> Response:
+        if exc.status >= 500:
+            log.warning("%s %s: %s", request.method, request.path, exc.message)
+        response = refusal_response(exc.status, exc.message)
+        if isinstance(exc, TooManyRequests):
+            response.headers["Retry-After"] = str(exc.retry_after)
+        return response
+
+    @app.errorhandler(HTTPException)
+    def on_http(exc: HTTPException) -> Response:
+        if exc.code is None or exc.code < 400:
+            return exc.get_response()
+        if exc.code == 413:
+            limit = app.extensions["flaskpypi"].settings.max_upload_size
+            return refusal_response(413, f"Request too large: the upload limit is {limit} bytes.")
+        message = exc.description or exc.name
+        if exc.code == 400 and exc.__class__.__name__ == "ClientDisconnected":
+            message = "The request body ended before its Content-Length: nothing was stored."
+        response = refusal_response(exc.code, f"{exc.name}: {message}" if exc.code != 404 else exc.name)
+        if exc.code == 405 and getattr(exc, "valid_methods", None):
+            response.headers["Allow"] = ", ".join(exc.valid_methods)
+        return response

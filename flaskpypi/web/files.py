@@ -1,0 +1,91 @@
+"""Blueprint `files`: distribution downloads and their .metadata and .provenance files."""
+
+from __future__ import annotations
+
+import os
+
+from flask import Blueprint, Response, redirect, request, send_file, url_for
+from werkzeug.wsgi import wrap_file
+
+from ..auth import READ
+from ..core.errors import NotFound
+from ..core.names import canonical, storage_key
+from ..core.records import METADATA_SUFFIX, PROVENANCE_SUFFIX
+from ..index.models import File
+from .context import index, require, runtime
+
+bp = Blueprint("files", __name__)
+IMMUTABLE = "public, max-age=31536000, immutable"
+PRIVATE_IMMUTABLE = "private, max-age=31536000, immutable"
+
+
+def file_url(project: str, filename: str) -> str:
+    """The download URL of a file (absolute path; pages stay host-independent)."""
+    return url_for("files.download", project=project, filename=filename)
+
+
+def provenance_url(project: str, filename: str) -> str:
+    """The PEP 740 provenance URL of a file (absolute, as the spec requires)."""
+    return url_for("files.download", project=project, filename=filename + PROVENANCE_SUFFIX, _external=True)
+
+
+@bp.route("/packages/<project>/<filename>", methods=["GET", "HEAD"])
+def download(project: str, filename: str) -> Response:
+    """A file, its core metadata (PEP 658) or its provenance (PEP 740); ranges and validators work."""
+    name = canonical(project)
+    require(READ, name, hide=True)
+    suffix = next((s for s in (METADATA_SUFFIX, PROVENANCE_SUFFIX) if filename.endswith(s)), "")
+    dist_name = filename[: -len(suffix)] if suffix else filename
+    row = index().require_file(name, dist_name)
+    if row.project.status == "quarantined":
+        raise NotFound(f"Project {row.project.display_name!r} is quarantined (PEP 792).")
+    if suffix == METADATA_SUFFIX and not row.core_metadata_sha256:
+        raise NotFound(f"No core metadata file for {dist_name!r}.")
+    if suffix == PROVENANCE_SUFFIX and not row.provenance_sha256:
+        raise NotFound(f"No provenance for {dist_name!r}.")
+    return _send(storage_key(name, filename), row, suffix)
+
+
+def _send(key: str, row: File, suffix: str) -> Response:
+    rt = runtime()
+    settings, storage = rt.settings, rt.storage
+    etag = {"": row.sha256, METADATA_SUFFIX: row.core_metadata_sha256,
+            PROVENANCE_SUFFIX: row.provenance_sha256}[suffix]  # fmt: skip
+    mimetype = {"": _dist_mimetype(row.filename), METADATA_SUFFIX: "text/plain",
+                PROVENANCE_SUFFIX: "application/json"}[suffix]  # fmt: skip
+    cache = IMMUTABLE if rt.access.can(None, READ, row.project.name) else PRIVATE_IMMUTABLE
+    local = storage.local_path(key)
+    if local and settings.x_sendfile == "nginx":
+        response = Response(mimetype=mimetype)
+        response.headers["X-Accel-Redirect"] = settings.x_accel_prefix.rstrip("/") + "/" + key
+    elif local:
+        if not os.path.isfile(local):
+            raise NotFound(f"File {row.filename + suffix!r} is missing from storage; ask an admin to reindex.")
+        response = send_file(local, mimetype=mimetype, etag=etag, conditional=True, max_age=None,
+                             download_name=row.filename + suffix)  # fmt: skip
+    else:
+        url = None if settings.stream_files else storage.download_url(key)
+        if url:
+            return redirect(url, 302)
+        response = _stream(key, row, suffix, mimetype, etag)
+    response.headers["Cache-Control"] = cache
+    return response
+
+
+def _stream(key: str, row: File, suffix: str, mimetype: str, etag: str | None) -> Response:
+    try:
+        stream = runtime().storage.open(key)
+    except FileNotFoundError:
+        raise NotFound(f"File {row.filename + suffix!r} is missing from storage; ask an admin to reindex.")
+    size = row.size if not suffix else getattr(stream, "size", None)
+    response = Response(wrap_file(request.environ, stream), mimetype=mimetype, direct_passthrough=True)
+    if size is not None:
+        response.content_length = size
+    if etag:
+        response.set_etag(etag)
+    response.make_conditional(request, accept_ranges=True, complete_length=size)
+    return response
+
+
+def _dist_mimetype(filename: str) -> str:
+    return "application/zip" if filename.endswith((".whl", ".zip")) else "application/gzip"

@@ -1,0 +1,58 @@
+"""HTTP caching for generated pages: ETags from serials, 304s, and a small per-process page cache."""
+
+from __future__ import annotations
+
+import threading
+from collections import OrderedDict
+from collections.abc import Callable
+from datetime import datetime
+
+from flask import Response, request
+
+SIMPLE_CACHE_CONTROL = "max-age=0, must-revalidate"
+
+
+class PageCache:
+    """An LRU of rendered pages keyed by what they depend on (serial, format, URL root)."""
+
+    def __init__(self, size: int = 512) -> None:
+        self.size = size
+        self._pages: OrderedDict[tuple, bytes] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, key: tuple, render: Callable[[], str]) -> bytes:
+        """The cached page, rendering it on a miss."""
+        with self._lock:
+            if key in self._pages:
+                self._pages.move_to_end(key)
+                return self._pages[key]
+        body = render().encode()
+        with self._lock:
+            self._pages[key] = body
+            while len(self._pages) > self.size:
+                self._pages.popitem(last=False)
+        return body
+
+
+def not_modified(etag: str, last_modified: datetime | None) -> bool:
+    """Whether the client's copy is current (If-None-Match wins over If-Modified-Since)."""
+    if request.if_none_match:
+        return request.if_none_match.contains(etag)
+    if last_modified is not None and request.if_modified_since is not None:
+        return last_modified.replace(microsecond=0) <= request.if_modified_since
+    return False
+
+
+def cached_page(etag: str, last_modified: datetime | None, mimetype: str, body: Callable[[], bytes],
+                cache_control: str = SIMPLE_CACHE_CONTROL) -> Response:  # fmt: skip
+    """A 200 with validators, or a 304 without building the body."""
+    if not_modified(etag, last_modified):
+        response = Response(status=304)
+    else:
+        response = Response(body(), mimetype=mimetype)
+    response.set_etag(etag)
+    if last_modified is not None:
+        response.last_modified = last_modified
+    response.headers["Cache-Control"] = cache_control
+    response.vary.add("Accept")
+    return response

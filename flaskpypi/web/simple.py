@@ -1,0 +1,102 @@
+"""Blueprint `simple`: the simple repository API (PEP 503 HTML and PEP 691 JSON) and file downloads."""
+
+from __future__ import annotations
+
+from flask import Blueprint, Response, redirect, request, url_for
+
+from ..auth import READ
+from ..core import simple as pages
+from ..core.names import canonical
+from ..index.models import Project
+from ..index.service import sort_key
+from ..core.errors import Unauthorized
+from .context import index, principal, require, runtime
+from .files import file_url, provenance_url
+from .pages import PageCache, cached_page
+
+bp = Blueprint("simple", __name__)
+_cache = PageCache()
+
+
+def _format() -> str:
+    return pages.negotiate(request.headers.get("Accept"), request.args.get("format"))
+
+
+def _mimetype(fmt: str) -> str:
+    return fmt if fmt != pages.TEXT_HTML else "text/html"
+
+
+@bp.get("/simple")
+def root_no_slash() -> Response:
+    """GET /simple answers 301 to /simple/ (uploads POST to /simple without a redirect)."""
+    return redirect(url_for("simple.root"), 301)
+
+
+@bp.get("/simple/")
+def root() -> Response:
+    """Every project the asker may read (anonymous askers of a private index get a 401 to log in)."""
+    svc, fmt, access, who = index(), _format(), runtime().access, principal()
+    serial = svc.serial()
+    names = svc.project_names()
+    if not access.can(who, READ):
+        if who is None:
+            raise Unauthorized("Authentication required.")
+        names = [p for p in names if access.can(who, READ, p[0])]
+    visible = names
+    key = ("root", serial, fmt, request.script_root, who.name if who else None)
+    href = url_for("simple.project", project="NAME").replace("NAME", "{name}")
+    if fmt == pages.JSON_V1:
+        render = lambda: pages.root_json(visible)  # noqa: E731
+    else:
+        render = lambda: pages.root_html(visible, href)  # noqa: E731
+    etag = f"{serial}-{len(visible)}-{fmt.rsplit('.', 1)[-1]}"
+    return cached_page(etag, None, _mimetype(fmt), lambda: _cache.get(key, render))
+
+
+@bp.get("/simple/<project>")
+@bp.get("/simple/<project>/")
+def project(project: str) -> Response:
+    """A project's files; other spellings of the name, or no trailing slash, redirect to the normal URL."""
+    name = canonical(project)
+    if project != name or not request.path.endswith("/"):
+        target = url_for("simple.project", project=name)
+        if request.query_string:
+            target += "?" + request.query_string.decode("latin-1")
+        return redirect(target, 301)
+    require(READ, name, hide=True)
+    found = index().require_project(name)
+    fmt = _format()
+    etag = f"{found.serial}-{fmt.rsplit('.', 1)[-1]}"
+    key = ("project", name, found.serial, fmt, request.script_root)
+    return cached_page(etag, found.last_update, _mimetype(fmt), lambda: _cache.get(key, lambda: _render(found, fmt)))
+
+
+def project_page(found: Project) -> pages.SimpleProject:
+    """The content of a project page, from the index."""
+    files = index().live_files(found)
+    quarantined = found.status == "quarantined"
+    shown = [] if quarantined else files
+    simple_files = [
+        pages.SimpleFile(
+            filename=f.filename,
+            url=file_url(found.name, f.filename),
+            sha256=f.sha256,
+            size=f.size,
+            upload_time=f.upload_time,
+            requires_python=f.requires_python,
+            yanked=f.yanked,
+            yanked_reason=f.yanked_reason,
+            core_metadata_sha256=f.core_metadata_sha256,
+            provenance_url=provenance_url(found.name, f.filename) if f.provenance_sha256 else None,
+        )
+        for f in shown
+    ]
+    versions = sorted({f.version for f in shown}, key=sort_key)
+    return pages.SimpleProject(found.name, simple_files, versions, found.status, found.status_reason, found.display_name)
+
+
+def _render(found: Project, fmt: str) -> str:
+    page = project_page(found)
+    if fmt == pages.JSON_V1:
+        return pages.project_json(page)
+    return pages.project_html(page)

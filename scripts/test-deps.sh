@@ -1,0 +1,19 @@
+#!/usr/bin/env bash
+# Install what the tests drive besides Python packages: Azurite (npm) and Chromium (Debian packages).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+if [ -f tests/emulators/package.json ]; then
+  if [ ! -x tests/emulators/node_modules/.bin/azurite-blob ]; then
+    (cd tests/emulators && npm ci --no-audit --no-fund --loglevel=error)
+  fi
+fi
+
+if ! command -v chromium >/dev/null || ! command -v chromedriver >/dev/null; then
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver >/dev/null
+  else
+    echo "note: chromium/chromedriver missing and not root: browser tests will skip (CI installs them)" >&2
+  fi
+fi
