@@ -70,7 +70,8 @@ def _accept_entries(header: str) -> list[tuple[str, float]]:
 def negotiate(accept: str | None, format_param: str | None = None) -> str:
     """Pick the content type to answer with: ?format= first, then Accept q-values; HTML when in doubt."""
     if format_param:
-        wanted = ALIASES.get(format_param.strip().lower(), format_param.strip().lower())
+        raw = format_param.strip().lower().replace(" ", "+")  # an unescaped "+" arrives as a space
+        wanted = ALIASES.get(raw, raw)
         if wanted in OFFERS:
             return wanted
     if not accept:

@@ -83,7 +83,7 @@ class Rebuilder(IndexService):
         return projects, files
 
     def _index_project(self, keys: ProjectKeys) -> int:
-        records = [r for r in (self._record(keys, name) for name in sorted(keys.dists | keys.sidecars)) if r]
+        records = [r for r in (self._record(keys, name) for name in sorted(set(keys.dists) | keys.sidecars)) if r]
         state = self._state(keys)
         if not records and state is None:
             return 0

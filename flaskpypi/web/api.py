@@ -88,7 +88,7 @@ def _is_pre(version: str) -> bool:
 
 
 def _info(project: Project, version: str, files: list[File]) -> dict[str, Any]:
-    source = max(files, key=lambda f: f.upload_time)
+    source = min(files, key=lambda f: (f.packagetype != "bdist_wheel", f.upload_time))
     meta = dict(source.meta or {})
     return {
         "name": project.display_name,

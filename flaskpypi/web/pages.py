@@ -7,7 +7,7 @@ from collections import OrderedDict
 from collections.abc import Callable
 from datetime import datetime
 
-from flask import Response, request
+from flask import Response, current_app, request
 
 SIMPLE_CACHE_CONTROL = "max-age=0, must-revalidate"
 
@@ -32,6 +32,11 @@ class PageCache:
             while len(self._pages) > self.size:
                 self._pages.popitem(last=False)
         return body
+
+
+def page_cache() -> PageCache:
+    """This app's page cache (one per app, so test apps never share pages)."""
+    return current_app.extensions.setdefault("flaskpypi.pages", PageCache())
 
 
 def not_modified(etag: str, last_modified: datetime | None) -> bool:

@@ -12,10 +12,9 @@ from ..index.service import sort_key
 from ..core.errors import Unauthorized
 from .context import index, principal, require, runtime
 from .files import file_url, provenance_url
-from .pages import PageCache, cached_page
+from .pages import cached_page, page_cache
 
 bp = Blueprint("simple", __name__)
-_cache = PageCache()
 
 
 def _format() -> str:
@@ -50,7 +49,7 @@ def root() -> Response:
     else:
         render = lambda: pages.root_html(visible, href)  # noqa: E731
     etag = f"{serial}-{len(visible)}-{fmt.rsplit('.', 1)[-1]}"
-    return cached_page(etag, None, _mimetype(fmt), lambda: _cache.get(key, render))
+    return cached_page(etag, None, _mimetype(fmt), lambda: page_cache().get(key, render))
 
 
 @bp.get("/simple/<project>")
@@ -68,7 +67,7 @@ def project(project: str) -> Response:
     fmt = _format()
     etag = f"{found.serial}-{fmt.rsplit('.', 1)[-1]}"
     key = ("project", name, found.serial, fmt, request.script_root)
-    return cached_page(etag, found.last_update, _mimetype(fmt), lambda: _cache.get(key, lambda: _render(found, fmt)))
+    return cached_page(etag, found.last_update, _mimetype(fmt), lambda: page_cache().get(key, lambda: _render(found, fmt)))
 
 
 def project_page(found: Project) -> pages.SimpleProject:

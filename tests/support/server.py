@@ -42,7 +42,9 @@ def settings_env(settings: dict[str, Any]) -> dict[str, str]:
 class LiveServer:
     """Start, stop and restart `gunicorn flaskpypi:create_app()` with the given settings."""
 
-    def __init__(self, root: Path, settings: dict[str, Any], workers: int = 2, extra_env: dict[str, str] | None = None):
+    def __init__(
+        self, root: Path, settings: dict[str, Any], workers: int = 2, extra_env: dict[str, str] | None = None
+    ):
         self.root = root
         self.instance = root / "instance"
         self.settings = dict(settings)
@@ -83,9 +85,9 @@ class LiveServer:
             if self.process.poll() is not None:
                 raise RuntimeError(f"server exited with {self.process.returncode}:\n{self.log()}")
             try:
-                if requests.get(self.url + "health", timeout=2).status_code == 200:
+                if requests.get(self.url + "health", timeout=10).status_code == 200:
                     return self
-            except requests.ConnectionError:
+            except (requests.ConnectionError, requests.Timeout):
                 pass
             time.sleep(0.1)
         self.stop()

@@ -71,13 +71,13 @@ def upload_server() -> Iterator[UploadRecorder]:
 
 
 @pytest.fixture
-def static_index(tmp_path: Path) -> Iterator[Callable[[Iterable[Path]], str]]:
-    """A function that serves the given files as a PEP 503 index and returns its `/simple/` URL."""
+def static_index(tmp_path: Path) -> Iterator[Callable[..., str]]:
+    """serve(files, auth=None): serve files as a PEP 503 index (behind Basic auth) and return its URL."""
     counter = itertools.count()
     with ExitStack() as stack:
 
-        def serve(files: Iterable[Path]) -> str:
+        def serve(files: Iterable[Path], auth: tuple[str, str] | None = None) -> str:
             root = write_simple_index(tmp_path / f"index-{next(counter)}", files)
-            return stack.enter_context(serve_directory(root)) + "simple/"
+            return stack.enter_context(serve_directory(root, auth)) + "simple/"
 
         yield serve

@@ -27,7 +27,9 @@ if TYPE_CHECKING:
 
 # Any network access other than loopback goes to a dead proxy, so "offline" is proven, not assumed.
 DEAD_PROXY = "http://127.0.0.1:9"
+CREDENTIALS = ("alice", "s3cret!")
 Builder = Callable[..., Path]
+Serve = Callable[..., str]
 BUILDERS = [pytest.param(dists.make_wheel, id="wheel"), pytest.param(dists.make_sdist, id="sdist")]
 
 
@@ -249,7 +251,7 @@ def test_uv_installs_offline_from_find_links(tmp_path: Path, builder: Builder) -
     assert venv.installed() == {"demo": "3.0", "dep": "1.1"}
 
 
-def serve_demo(tmp_path: Path, static_index: Callable[[Iterable[Path]], str]) -> str:
+def serve_demo(tmp_path: Path, static_index: Serve) -> str:
     """Serve a wheel of demo 1.0 and an sdist of demo 2.0 as a simple index; return its URL."""
     wheel = dists.make_wheel(tmp_path / "dists", "demo", "1.0")
     return static_index([wheel, dists.make_sdist(tmp_path / "dists", "demo", "2.0")])
@@ -258,7 +260,7 @@ def serve_demo(tmp_path: Path, static_index: Callable[[Iterable[Path]], str]) ->
 @pytest.mark.usefixtures("offline")
 @pytest.mark.parametrize("version", ["1.0", "2.0"])
 def test_pip_install_from_index_url_only(
-    tmp_path: Path, static_index: Callable[[Iterable[Path]], str], leaky_config: str, version: str
+    tmp_path: Path, static_index: Serve, leaky_config: str, version: str
 ) -> None:
     url = serve_demo(tmp_path, static_index)
     venv = Venv.create(tmp_path / "venv", pip=True)
@@ -271,7 +273,7 @@ def test_pip_install_from_index_url_only(
 @pytest.mark.usefixtures("offline")
 @pytest.mark.parametrize("version", ["1.0", "2.0"])
 def test_uv_pip_install_from_index_url_only(
-    tmp_path: Path, static_index: Callable[[Iterable[Path]], str], leaky_config: str, version: str
+    tmp_path: Path, static_index: Serve, leaky_config: str, version: str
 ) -> None:
     url = serve_demo(tmp_path, static_index)
     venv = Venv.create(tmp_path / "venv")
@@ -279,6 +281,27 @@ def test_uv_pip_install_from_index_url_only(
     assert venv.version_of("demo") == version
     cp = clients.uv_pip_install(venv, url, leaky_config)
     assert cp.returncode != 0 and "not found in the package registry" in cp.stderr, clients.describe(cp)
+
+
+@pytest.mark.usefixtures("offline")
+def test_pip_credentials_in_url_or_typed(tmp_path: Path, static_index: Serve) -> None:
+    url = static_index([dists.make_wheel(tmp_path, "demo", "1.0")], auth=CREDENTIALS)
+    venv = Venv.create(tmp_path / "venv", pip=True)
+    refused = clients.pip_install(venv, url, "demo")
+    assert refused.returncode != 0, clients.describe(refused)
+    check(clients.pip_install(venv, url, "demo", input="\n".join(CREDENTIALS) + "\n"))
+    check(clients.pip_install(venv, clients.with_credentials(url, *CREDENTIALS), "--force-reinstall", "demo"))
+    assert venv.version_of("demo") == "1.0"
+
+
+@pytest.mark.usefixtures("offline")
+def test_uv_credentials_in_url(tmp_path: Path, static_index: Serve) -> None:
+    url = static_index([dists.make_wheel(tmp_path, "demo", "1.0")], auth=CREDENTIALS)
+    venv = Venv.create(tmp_path / "venv")
+    refused = clients.uv_pip_install(venv, url, "demo")
+    assert refused.returncode != 0 and "401" in refused.stderr, clients.describe(refused)
+    check(clients.uv_pip_install(venv, clients.with_credentials(url, *CREDENTIALS), "demo"))
+    assert venv.version_of("demo") == "1.0"
 
 
 # --- clients: poetry --------------------------------------------------------------------------------------
@@ -295,14 +318,13 @@ def test_poetry_project_builds_offline(tmp_path: Path) -> None:
 
 
 @pytest.mark.usefixtures("offline")
-def test_poetry_installs_from_the_source_only(
-    tmp_path: Path, static_index: Callable[[Iterable[Path]], str], leaky_config: str
-) -> None:
-    url = serve_demo(tmp_path, static_index)
+def test_poetry_installs_from_the_source_only(tmp_path: Path, static_index: Serve, leaky_config: str) -> None:
+    wheel = dists.make_wheel(tmp_path / "dists", "demo", "1.0")
+    url = static_index([wheel, dists.make_sdist(tmp_path / "dists", "demo", "2.0")], auth=CREDENTIALS)
     consumer = tmp_path / "consumer"
-    check(clients.poetry_install_from_source(consumer, url, "demo", constraint="==1.0"))
+    check(clients.poetry_install_from_source(consumer, url, "demo", *CREDENTIALS, constraint="==1.0"))
     assert clients.poetry_venv(consumer).version_of("demo") == "1.0"
-    cp = clients.poetry_install_from_source(consumer, url, leaky_config)
+    cp = clients.poetry_install_from_source(consumer, url, leaky_config, *CREDENTIALS)
     assert cp.returncode != 0, clients.describe(cp)
 
 
@@ -342,7 +364,7 @@ def test_uv_publish(tmp_path: Path, upload_server: UploadRecorder) -> None:
 
 @pytest.mark.usefixtures("offline")
 def test_uv_publish_check_url_skips_files_in_the_index(
-    tmp_path: Path, upload_server: UploadRecorder, static_index: Callable[[Iterable[Path]], str]
+    tmp_path: Path, upload_server: UploadRecorder, static_index: Serve
 ) -> None:
     files = demo_files(tmp_path)
     url = static_index(files[:1])
