@@ -37,8 +37,13 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     csrf.init_app(app)
     login_manager.init_app(app)
     if settings.proxy_fix:
-        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=settings.proxy_fix, x_proto=settings.proxy_fix,  # type: ignore[method-assign]
-                                x_host=settings.proxy_fix, x_prefix=settings.proxy_fix)  # fmt: skip
+        app.wsgi_app = ProxyFix(
+            app.wsgi_app,
+            x_for=settings.proxy_fix,
+            x_proto=settings.proxy_fix,  # type: ignore[method-assign]
+            x_host=settings.proxy_fix,
+            x_prefix=settings.proxy_fix,
+        )
     _register_web(app)
     from .cli import register_commands
 

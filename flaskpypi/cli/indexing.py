@@ -18,9 +18,12 @@ def reindex() -> None:
     runtime = current_app.extensions["flaskpypi"]
     click.echo(f"Rebuilding the index from {runtime.storage.describe()} ...")
     listing = runtime.storage.iter_files()
-    with start_lock(current_app.instance_path), click.progressbar(
-        listing, label="Reading storage", show_pos=True, file=click.get_text_stream("stderr")
-    ) as bar:
+    with (
+        start_lock(current_app.instance_path),
+        click.progressbar(
+            listing, label="Reading storage", show_pos=True, file=click.get_text_stream("stderr")
+        ) as bar,
+    ):
         projects, files = Rebuilder(db.session, runtime.storage, runtime.policy).rebuild(bar)
     click.echo(f"Indexed {projects} projects, {files} files.")
 

@@ -20,9 +20,21 @@ STORAGES = ("file", "s3", "gcs", "azure")
 STORAGE_SCHEMES = {"file": "file", "s3": "s3", "gcs": "gs", "azure": "az"}
 PLUGIN_PACKAGES = {"s3": "flaskpypi-s3", "gcs": "flaskpypi-gcs", "azure": "flaskpypi-azure"}
 DEFAULTS_BY_ENV = {
-    "dev": {"default_read": ["everyone"], "default_write": ["authenticated"], "cache_update": ["authenticated"]},
-    "test": {"default_read": ["everyone"], "default_write": ["authenticated"], "cache_update": ["authenticated"]},
-    "prod": {"default_read": ["authenticated"], "default_write": ["authenticated"], "cache_update": ["authenticated"]},
+    "dev": {
+        "default_read": ["everyone"],
+        "default_write": ["authenticated"],
+        "cache_update": ["authenticated"],
+    },
+    "test": {
+        "default_read": ["everyone"],
+        "default_write": ["authenticated"],
+        "cache_update": ["authenticated"],
+    },
+    "prod": {
+        "default_read": ["authenticated"],
+        "default_write": ["authenticated"],
+        "cache_update": ["authenticated"],
+    },
 }
 
 
@@ -32,8 +44,16 @@ class Asker:
 
     interactive: bool
 
-    def ask(self, given: Any, question: str, *, default: Any = None, choices: tuple[str, ...] | None = None,
-            hide: bool = False, required: bool = True) -> Any:  # fmt: skip
+    def ask(
+        self,
+        given: Any,
+        question: str,
+        *,
+        default: Any = None,
+        choices: tuple[str, ...] | None = None,
+        hide: bool = False,
+        required: bool = True,
+    ) -> Any:
         if given is not None:
             return given
         if not self.interactive:
@@ -41,8 +61,14 @@ class Asker:
                 return default
             raise click.UsageError(f"--no-input: give a value for {question!r}")
         kind = click.Choice(choices) if choices else None
-        return click.prompt(question, default=default, type=kind, hide_input=hide,
-                            confirmation_prompt=hide, show_default=not hide)  # fmt: skip
+        return click.prompt(
+            question,
+            default=default,
+            type=kind,
+            hide_input=hide,
+            confirmation_prompt=hide,
+            show_default=not hide,
+        )
 
 
 def _storage(asker: Asker, kind: str, opts: dict[str, Any], instance: Path) -> tuple[str, dict[str, Any]]:
@@ -52,8 +78,11 @@ def _storage(asker: Asker, kind: str, opts: dict[str, Any], instance: Path) -> t
         return Path(path).resolve().as_uri(), {}
     scheme = STORAGE_SCHEMES[kind]
     if scheme not in installed(STORAGE_GROUP):
-        click.echo(f"Note: the {kind} storage needs its plugin: pip install {PLUGIN_PACKAGES[kind]} "
-                   f"(or 'flaskpypi[{kind}]').", err=True)  # fmt: skip
+        click.echo(
+            f"Note: the {kind} storage needs its plugin: pip install {PLUGIN_PACKAGES[kind]} "
+            f"(or 'flaskpypi[{kind}]').",
+            err=True,
+        )
     label = "Container" if kind == "azure" else "Bucket"
     bucket = asker.ask(opts["bucket"], label)
     prefix = asker.ask(opts["prefix"], "Prefix inside it (blank for none)", default="").strip("/")
@@ -68,9 +97,14 @@ def _storage(asker: Asker, kind: str, opts: dict[str, Any], instance: Path) -> t
             options["endpoint_url"] = endpoint
         click.echo("Credentials: the standard AWS chain (AWS_* variables, ~/.aws, instance or task role).")
     elif kind == "gcs":
-        project = asker.ask(opts["gcp_project"], "Google Cloud project (blank: from the credentials)", default="")
-        token = asker.ask(opts["credentials"], "Service-account JSON file (blank: application default credentials)",
-                          default="")  # fmt: skip
+        project = asker.ask(
+            opts["gcp_project"], "Google Cloud project (blank: from the credentials)", default=""
+        )
+        token = asker.ask(
+            opts["credentials"],
+            "Service-account JSON file (blank: application default credentials)",
+            default="",
+        )
         if project:
             options["project"] = project
         if token:
@@ -78,7 +112,9 @@ def _storage(asker: Asker, kind: str, opts: dict[str, Any], instance: Path) -> t
     else:
         account = asker.ask(opts["account_name"], "Storage account name")
         options["account_name"] = account
-        click.echo("Credentials: AZURE_STORAGE_CONNECTION_STRING / account key variables, else DefaultAzureCredential.")
+        click.echo(
+            "Credentials: AZURE_STORAGE_CONNECTION_STRING / account key variables, else DefaultAzureCredential."
+        )
     return url, options
 
 
@@ -97,7 +133,9 @@ def _storage(asker: Asker, kind: str, opts: dict[str, Any], instance: Path) -> t
 @click.option("--admin-user", help="Admin user name.")
 @click.option("--admin-password", help="Admin password (stored only as a hash).")
 @click.option("--fallback", type=click.Choice(FALLBACKS), help="For projects the index does not hold.")
-@click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), help="Where to write the config.")
+@click.option(
+    "-o", "--output", type=click.Path(dir_okay=False, path_type=Path), help="Where to write the config."
+)
 @click.option("--force", is_flag=True, help="Overwrite an existing file.")
 @click.option("--no-input", is_flag=True, help="Ask nothing: take flags and defaults.")
 def make_config(**opts: Any) -> None:
@@ -107,10 +145,14 @@ def make_config(**opts: Any) -> None:
     env = asker.ask(opts["env"], "What is this config for?", default="dev", choices=ENVIRONMENTS)
     kind = asker.ask(opts["storage"], "Where will packages be stored?", default="file", choices=STORAGES)
     storage_url, storage_options = _storage(asker, kind, opts, instance)
-    database = asker.ask(opts["database_url"], "Database URL (blank: SQLite in the instance folder)", default="")
+    database = asker.ask(
+        opts["database_url"], "Database URL (blank: SQLite in the instance folder)", default=""
+    )
     admin = asker.ask(opts["admin_user"], "Admin username", default="admin")
     password = asker.ask(opts["admin_password"], "Admin password", hide=True)
-    fallback = asker.ask(opts["fallback"], "Fallback for projects not held here", default="none", choices=FALLBACKS)
+    fallback = asker.ask(
+        opts["fallback"], "Fallback for projects not held here", default="none", choices=FALLBACKS
+    )
     output = opts["output"] or instance / CONFIG_FILENAME
     if output.exists() and not opts["force"]:
         raise click.ClickException(f"{output} exists; use --force to overwrite it.")
@@ -135,8 +177,15 @@ def _instance_path() -> str:
     return Flask("flaskpypi").instance_path
 
 
-def _config(env: str, storage_url: str, storage_options: dict[str, Any], database: str, admin: str,
-            password: str, fallback: str) -> dict[str, Any]:  # fmt: skip
+def _config(
+    env: str,
+    storage_url: str,
+    storage_options: dict[str, Any],
+    database: str,
+    admin: str,
+    password: str,
+    fallback: str,
+) -> dict[str, Any]:
     config: dict[str, Any] = {"storage_url": storage_url}
     if storage_options:
         config["storage_options"] = storage_options

@@ -69,9 +69,18 @@ class CoreMetadata:
 
 _MULTI = ("Classifier", "Requires-Dist", "Project-URL", "Provides-Extra", "Platform", "Dynamic")
 _SINGLE = (
-    "Metadata-Version", "Author", "Author-email", "Maintainer", "Maintainer-email", "License",
-    "License-Expression", "Home-page", "Keywords", "Description-Content-Type", "Download-URL",
-)  # fmt: skip
+    "Metadata-Version",
+    "Author",
+    "Author-email",
+    "Maintainer",
+    "Maintainer-email",
+    "License",
+    "License-Expression",
+    "Home-page",
+    "Keywords",
+    "Description-Content-Type",
+    "Download-URL",
+)
 
 
 def parse_metadata(raw: bytes) -> CoreMetadata:
@@ -105,9 +114,7 @@ def parse_metadata(raw: bytes) -> CoreMetadata:
 
 def _wheel_metadata(stream: BinaryIO, dist: DistName) -> bytes:
     with zipfile.ZipFile(stream) as zf:
-        candidates = [
-            n for n in zf.namelist() if n.count("/") == 1 and n.endswith(".dist-info/METADATA")
-        ]
+        candidates = [n for n in zf.namelist() if n.count("/") == 1 and n.endswith(".dist-info/METADATA")]
         matching = [n for n in candidates if _dist_info_project(n) == dist.project]
         if len(matching) != 1:
             raise InvalidDistribution(

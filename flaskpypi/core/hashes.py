@@ -42,7 +42,11 @@ def sha256_bytes(data: bytes) -> str:
 
 def check_claimed(digests: Digests, claimed: dict[str, str | None]) -> None:
     """Refuse the upload when any digest the client sent differs from the bytes received."""
-    actual = {"sha256_digest": digests.sha256, "md5_digest": digests.md5, "blake2_256_digest": digests.blake2b_256}
+    actual = {
+        "sha256_digest": digests.sha256,
+        "md5_digest": digests.md5,
+        "blake2_256_digest": digests.blake2b_256,
+    }
     for field, value in claimed.items():
         if value and not hmac.compare_digest(value.strip().lower(), actual[field]):
             kind = field.removesuffix("_digest")

@@ -1,4 +1,4 @@
-"""The simple repository API's pages (PEP 503, 629, 592, 658/714, 691, 700, 740, 792), rendered without a web framework."""
+"""The simple repository API pages (PEP 503, 629, 592, 658/714, 691, 700, 740, 792), without a web framework."""
 
 from __future__ import annotations
 
@@ -27,7 +27,7 @@ class SimpleFile:
     filename: str
     url: str
     sha256: str
-    size: int
+    size: int | None  # None: not known (an upstream file listed by an HTML-only index)
     upload_time: datetime | None
     requires_python: str = ""
     yanked: bool = False
@@ -100,9 +100,7 @@ def _head(title: str, extra: str = "") -> str:
 
 def root_html(projects: list[tuple[str, str]], href: str) -> str:
     """The /simple/ page: one anchor per project (canonical, display); href has a {name} slot."""
-    links = "".join(
-        f'<a href="{escape(href.format(name=n))}">{escape(d)}</a><br>\n' for n, d in projects
-    )
+    links = "".join(f'<a href="{escape(href.format(name=n))}">{escape(d)}</a><br>\n' for n, d in projects)
     return _head("Simple index") + links + "</body>\n</html>\n"
 
 
@@ -147,9 +145,10 @@ def _file_json(f: SimpleFile) -> dict[str, object]:
         "hashes": {"sha256": f.sha256},
         "core-metadata": {"sha256": f.core_metadata_sha256} if f.core_metadata_sha256 else False,
         "yanked": (f.yanked_reason or True) if f.yanked else False,
-        "size": f.size,
         "provenance": f.provenance_url,
     }
+    if f.size is not None:
+        data["size"] = f.size
     if f.requires_python:
         data["requires-python"] = f.requires_python
     if f.upload_time is not None:
@@ -164,6 +163,9 @@ def project_json(page: SimpleProject) -> str:
         "name": page.name,
         "versions": page.versions,
         "files": [_file_json(f) for f in page.files],
-        "project-status": {"status": page.status, **({"reason": page.status_reason} if page.status_reason else {})},
+        "project-status": {
+            "status": page.status,
+            **({"reason": page.status_reason} if page.status_reason else {}),
+        },
     }
     return json.dumps(data, separators=(",", ":"))

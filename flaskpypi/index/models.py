@@ -2,36 +2,18 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, BigInteger, DateTime, ForeignKey, Index, Integer, String, Text, TypeDecorator
-from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+from sqlalchemy import JSON, BigInteger, ForeignKey, Index, Integer, String, Text
+from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from ..core.records import FileRecord, utcnow
+from ..sql import Base, UTCDateTime
+
+__all__ = ["Base", "Counter", "File", "Project"]
 
 PENDING, LIVE, DELETED = "pending", "live", "deleted"
-
-
-class UTCDateTime(TypeDecorator):
-    """A timestamp stored as UTC and read back timezone-aware, on SQLite as on PostgreSQL."""
-
-    impl = DateTime(timezone=True)
-    cache_ok = True
-
-    def process_bind_param(self, value: datetime | None, dialect: Any) -> datetime | None:
-        if value is not None and value.tzinfo is None:
-            value = value.replace(tzinfo=UTC)
-        return value.astimezone(UTC) if value is not None else None
-
-    def process_result_value(self, value: datetime | None, dialect: Any) -> datetime | None:
-        if value is not None and value.tzinfo is None:
-            value = value.replace(tzinfo=UTC)
-        return value
-
-
-class Base(DeclarativeBase):
-    """The one metadata object every table of flaskpypi belongs to (Alembic reads it)."""
 
 
 class Counter(Base):
@@ -91,22 +73,50 @@ class File(Base):
     def to_record(self) -> FileRecord:
         """The storage sidecar's view of this row."""
         return FileRecord(
-            filename=self.filename, project=self.project.name, name=self.name, version=self.version,
-            packagetype=self.packagetype, python_version=self.python_version, size=self.size,
-            sha256=self.sha256, md5=self.md5, blake2b_256=self.blake2b_256, upload_time=self.upload_time,
-            uploader=self.uploader, requires_python=self.requires_python, summary=self.summary,
-            core_metadata_sha256=self.core_metadata_sha256, provenance_sha256=self.provenance_sha256,
-            yanked=self.yanked, yanked_reason=self.yanked_reason, origin=self.origin,
-            deleted=self.state == DELETED, metadata=dict(self.meta or {}),
-        )  # fmt: skip
+            filename=self.filename,
+            project=self.project.name,
+            name=self.name,
+            version=self.version,
+            packagetype=self.packagetype,
+            python_version=self.python_version,
+            size=self.size,
+            sha256=self.sha256,
+            md5=self.md5,
+            blake2b_256=self.blake2b_256,
+            upload_time=self.upload_time,
+            uploader=self.uploader,
+            requires_python=self.requires_python,
+            summary=self.summary,
+            core_metadata_sha256=self.core_metadata_sha256,
+            provenance_sha256=self.provenance_sha256,
+            yanked=self.yanked,
+            yanked_reason=self.yanked_reason,
+            origin=self.origin,
+            deleted=self.state == DELETED,
+            metadata=dict(self.meta or {}),
+        )
 
     def update_from(self, record: FileRecord) -> None:
         """Copy a sidecar's facts into this row."""
         for attr in (
-            "name", "version", "packagetype", "python_version", "size", "sha256", "md5", "blake2b_256",
-            "upload_time", "uploader", "requires_python", "summary", "core_metadata_sha256",
-            "provenance_sha256", "yanked", "yanked_reason", "origin",
-        ):  # fmt: skip
+            "name",
+            "version",
+            "packagetype",
+            "python_version",
+            "size",
+            "sha256",
+            "md5",
+            "blake2b_256",
+            "upload_time",
+            "uploader",
+            "requires_python",
+            "summary",
+            "core_metadata_sha256",
+            "provenance_sha256",
+            "yanked",
+            "yanked_reason",
+            "origin",
+        ):
             setattr(self, attr, getattr(record, attr))
         self.meta = dict(record.metadata)
         self.state = DELETED if record.deleted else LIVE

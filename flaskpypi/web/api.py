@@ -10,7 +10,6 @@ from sqlalchemy import text
 from ..auth import READ, WRITE
 from ..core.dists import parse_filename
 from ..core.errors import BadRequest, Forbidden, NotFound
-from ..core.names import canonical
 from ..core.records import iso
 from ..extensions import db
 from ..index.models import File, Project
@@ -30,7 +29,9 @@ def upload() -> Response:
     filename = content.filename
     dist = parse_filename(filename)
     who = require(WRITE, dist.project)
-    result = index().upload(filename, content.stream, request.form.to_dict(flat=False), who.name if who else None)
+    result = index().upload(
+        filename, content.stream, request.form.to_dict(flat=False), who.name if who else None
+    )
     message = "OK" if result.created else f"File {filename} already exists with these bytes; nothing changed."
     return Response(message + "\n", status=200, mimetype="text/plain")
 
@@ -74,8 +75,10 @@ def _file_json(project: Project, f: File) -> dict[str, Any]:
 def _latest(versions: dict[str, list[File]]) -> str:
     """The newest final, non-yanked release; else the newest non-yanked; else the newest."""
     ordered = sorted(versions, key=sort_key, reverse=True)
-    for wanted in (lambda v, fs: not all(f.yanked for f in fs) and not _is_pre(v),
-                   lambda v, fs: not all(f.yanked for f in fs)):  # fmt: skip
+    for wanted in (
+        lambda v, fs: not all(f.yanked for f in fs) and not _is_pre(v),
+        lambda v, fs: not all(f.yanked for f in fs),
+    ):
         for v in ordered:
             if wanted(v, versions[v]):
                 return v
@@ -136,7 +139,7 @@ def _versions(project: Project) -> dict[str, list[File]]:
 
 
 def _readable_project(name: str) -> Project:
-    require(READ, canonical(name), hide=True)
+    require(READ, name, hide=True)
     return index().require_project(name)
 
 
@@ -193,8 +196,8 @@ def _target() -> tuple[str | None, str | None]:
 @bp.post("/api/projects/<project>/yank")
 def yank(project: str) -> Response:
     """Yank a file or a version (PEP 592), with an optional reason."""
-    require(WRITE, canonical(project), hide=True)
     filename, version = _target()
+    require(WRITE, project, hide=True)
     files = index().set_yanked(project, filename, version, True, str(_body().get("reason") or ""))
     return jsonify(yanked=[f.filename for f in files])
 
@@ -202,14 +205,14 @@ def yank(project: str) -> Response:
 @bp.post("/api/projects/<project>/unyank")
 def unyank(project: str) -> Response:
     """Undo a yank."""
-    require(WRITE, canonical(project), hide=True)
     filename, version = _target()
+    require(WRITE, project, hide=True)
     files = index().set_yanked(project, filename, version, False)
     return jsonify(unyanked=[f.filename for f in files])
 
 
 def _require_delete(project: str) -> None:
-    who = require(WRITE, canonical(project), hide=True)
+    who = require(WRITE, project, hide=True)
     if not runtime().policy.allow_delete and not runtime().access.is_admin(who):
         raise Forbidden("Deleting files is disabled on this index (allow_delete = false).")
 
@@ -253,6 +256,8 @@ def list_files(project: str) -> Response:
     found = _readable_project(project)
     return jsonify(
         project=found.display_name,
-        files=[{**_file_json(found, f), "version": f.version, "download": file_url(found.name, f.filename)}
-               for f in index().live_files(found)],  # fmt: skip
+        files=[
+            {**_file_json(found, f), "version": f.version, "download": file_url(found.name, f.filename)}
+            for f in index().live_files(found)
+        ],
     )

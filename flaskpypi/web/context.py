@@ -9,7 +9,7 @@ from typing import Any
 
 from flask import current_app, g, request
 
-from ..auth import Principal
+from ..auth import READ, Principal
 from ..auth.policy import AccessPolicy
 from ..core.errors import Forbidden, NotFound, Unauthorized
 from ..extensions import db
@@ -82,16 +82,19 @@ def principal() -> Principal | None:
     return found
 
 
-def require(permission: str, project: str | None = None, *, hide: bool = False) -> Principal | None:
-    """Allow, or refuse with 401 (ask for credentials) or 403; `hide` answers 404 so nothing leaks."""
+def require(permission: str, project: str | None = None, *, hide: bool = False,
+            missing: str | None = None) -> Principal | None:  # fmt: skip
+    """Allow, or refuse with 401/403; with `hide`, an unreadable project answers as a missing one would."""
     who = principal()
-    if runtime().access.can(who, permission, project):
+    access = runtime().access
+    if access.can(who, permission, project):
         return who
+    if hide and project is not None and not access.can(who, READ, project) and access.can(who, permission):
+        raise NotFound(missing or f"No project named {project!r}.")  # what the defaults on a missing one give
     if who is None:
         raise Unauthorized("Authentication required.")
-    if hide:
-        raise NotFound(f"No project named {project!r}.")
-    raise Forbidden(f"User {who.name!r} may not {permission} {project or 'this index'}.")
+    asker = f"This API token of {who.name!r}" if who.via_token else f"User {who.name!r}"
+    raise Forbidden(f"{asker} may not {permission} {project or 'this index'}.")
 
 
 def require_admin() -> Principal:

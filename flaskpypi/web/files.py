@@ -33,9 +33,9 @@ def provenance_url(project: str, filename: str) -> str:
 def download(project: str, filename: str) -> Response:
     """A file, its core metadata (PEP 658) or its provenance (PEP 740); ranges and validators work."""
     name = canonical(project)
-    require(READ, name, hide=True)
     suffix = next((s for s in (METADATA_SUFFIX, PROVENANCE_SUFFIX) if filename.endswith(s)), "")
     dist_name = filename[: -len(suffix)] if suffix else filename
+    require(READ, name, hide=True, missing=f"No file {dist_name!r} in project {name!r}.")
     row = index().require_file(name, dist_name)
     if row.project.status == "quarantined":
         raise NotFound(f"Project {row.project.display_name!r} is quarantined (PEP 792).")
@@ -49,10 +49,16 @@ def download(project: str, filename: str) -> Response:
 def _send(key: str, row: File, suffix: str) -> Response:
     rt = runtime()
     settings, storage = rt.settings, rt.storage
-    etag = {"": row.sha256, METADATA_SUFFIX: row.core_metadata_sha256,
-            PROVENANCE_SUFFIX: row.provenance_sha256}[suffix]  # fmt: skip
-    mimetype = {"": _dist_mimetype(row.filename), METADATA_SUFFIX: "text/plain",
-                PROVENANCE_SUFFIX: "application/json"}[suffix]  # fmt: skip
+    etag = {
+        "": row.sha256,
+        METADATA_SUFFIX: row.core_metadata_sha256,
+        PROVENANCE_SUFFIX: row.provenance_sha256,
+    }[suffix]
+    mimetype = {
+        "": _dist_mimetype(row.filename),
+        METADATA_SUFFIX: "text/plain",
+        PROVENANCE_SUFFIX: "application/json",
+    }[suffix]
     cache = IMMUTABLE if rt.access.can(None, READ, row.project.name) else PRIVATE_IMMUTABLE
     local = storage.local_path(key)
     if local and settings.x_sendfile == "nginx":
@@ -60,9 +66,17 @@ def _send(key: str, row: File, suffix: str) -> Response:
         response.headers["X-Accel-Redirect"] = settings.x_accel_prefix.rstrip("/") + "/" + key
     elif local:
         if not os.path.isfile(local):
-            raise NotFound(f"File {row.filename + suffix!r} is missing from storage; ask an admin to reindex.")
-        response = send_file(local, mimetype=mimetype, etag=etag, conditional=True, max_age=None,
-                             download_name=row.filename + suffix)  # fmt: skip
+            raise NotFound(
+                f"File {row.filename + suffix!r} is missing from storage; ask an admin to reindex."
+            )
+        response = send_file(
+            local,
+            mimetype=mimetype,
+            etag=etag,
+            conditional=True,
+            max_age=None,
+            download_name=row.filename + suffix,
+        )
     else:
         url = None if settings.stream_files else storage.download_url(key)
         if url:

@@ -48,8 +48,13 @@ def not_modified(etag: str, last_modified: datetime | None) -> bool:
     return False
 
 
-def cached_page(etag: str, last_modified: datetime | None, mimetype: str, body: Callable[[], bytes],
-                cache_control: str = SIMPLE_CACHE_CONTROL) -> Response:  # fmt: skip
+def cached_page(
+    etag: str,
+    last_modified: datetime | None,
+    mimetype: str,
+    body: Callable[[], bytes],
+    cache_control: str = SIMPLE_CACHE_CONTROL,
+) -> Response:
     """A 200 with validators, or a 304 without building the body."""
     if not_modified(etag, last_modified):
         response = Response(status=304)

@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import hashlib
+
 from flask import Blueprint, Response, redirect, request, url_for
 
 from ..auth import READ
 from ..core import simple as pages
+from ..core.errors import Unauthorized
 from ..core.names import canonical
 from ..index.models import Project
 from ..index.service import sort_key
-from ..core.errors import Unauthorized
 from .context import index, principal, require, runtime
 from .files import file_url, provenance_url
 from .pages import cached_page, page_cache
@@ -37,18 +39,17 @@ def root() -> Response:
     svc, fmt, access, who = index(), _format(), runtime().access, principal()
     serial = svc.serial()
     names = svc.project_names()
-    if not access.can(who, READ):
-        if who is None:
-            raise Unauthorized("Authentication required.")
-        names = [p for p in names if access.can(who, READ, p[0])]
-    visible = names
-    key = ("root", serial, fmt, request.script_root, who.name if who else None)
+    if who is None and not access.can(None, READ):
+        raise Unauthorized("Authentication required.")
+    visible = access.visible(who, names)
+    seen = hashlib.sha256("\n".join(p[0] for p in visible).encode()).hexdigest()[:16]  # grants change it
+    key = ("root", serial, fmt, request.script_root, seen)
     href = url_for("simple.project", project="NAME").replace("NAME", "{name}")
     if fmt == pages.JSON_V1:
         render = lambda: pages.root_json(visible)  # noqa: E731
     else:
         render = lambda: pages.root_html(visible, href)  # noqa: E731
-    etag = f"{serial}-{len(visible)}-{fmt.rsplit('.', 1)[-1]}"
+    etag = f"{serial}-{seen}-{fmt.rsplit('.', 1)[-1]}"
     return cached_page(etag, None, _mimetype(fmt), lambda: page_cache().get(key, render))
 
 
@@ -67,7 +68,9 @@ def project(project: str) -> Response:
     fmt = _format()
     etag = f"{found.serial}-{fmt.rsplit('.', 1)[-1]}"
     key = ("project", name, found.serial, fmt, request.script_root)
-    return cached_page(etag, found.last_update, _mimetype(fmt), lambda: page_cache().get(key, lambda: _render(found, fmt)))
+    return cached_page(
+        etag, found.last_update, _mimetype(fmt), lambda: page_cache().get(key, lambda: _render(found, fmt))
+    )
 
 
 def project_page(found: Project) -> pages.SimpleProject:
@@ -91,7 +94,9 @@ def project_page(found: Project) -> pages.SimpleProject:
         for f in shown
     ]
     versions = sorted({f.version for f in shown}, key=sort_key)
-    return pages.SimpleProject(found.name, simple_files, versions, found.status, found.status_reason, found.display_name)
+    return pages.SimpleProject(
+        found.name, simple_files, versions, found.status, found.status_reason, found.display_name
+    )
 
 
 def _render(found: Project, fmt: str) -> str:

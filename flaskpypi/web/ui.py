@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from flask import Blueprint, render_template, request
 
-from ..auth import READ
 from .context import index, principal, runtime
 
 bp = Blueprint("ui", __name__, template_folder="templates", static_folder="static", static_url_path="/static")
@@ -14,5 +13,5 @@ bp = Blueprint("ui", __name__, template_folder="templates", static_folder="stati
 def home() -> str:
     """The projects the visitor may read, and how to use this index."""
     access, who = runtime().access, principal()
-    names = [p for p in index().project_names() if access.can(who, READ, p[0])]
+    names = access.visible(who, index().project_names())
     return render_template("home.html", projects=names, index_url=request.url_root + "simple/", user=who)

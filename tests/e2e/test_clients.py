@@ -73,9 +73,14 @@ def test_twine_reupload_and_refusals(server, tmp_path: Path) -> None:
 def test_poetry_publish_and_install(server, tmp_path: Path) -> None:
     project = make_poetry_project(tmp_path / "poetry-lib", "poetry-lib", "0.4.0")
     check(poetry_publish(project, server.index_url, *ADMIN))
-    names = [f["filename"] for f in requests.get(
-        server.index_url + "poetry-lib/", headers={"Accept": "application/vnd.pypi.simple.v1+json"}, timeout=10
-    ).json()["files"]]  # fmt: skip
+    names = [
+        f["filename"]
+        for f in requests.get(
+            server.index_url + "poetry-lib/",
+            headers={"Accept": "application/vnd.pypi.simple.v1+json"},
+            timeout=10,
+        ).json()["files"]
+    ]
     assert sorted(names) == ["poetry_lib-0.4.0-py3-none-any.whl", "poetry_lib-0.4.0.tar.gz"]
     consumer = tmp_path / "consumer"
     check(poetry_install_from_source(consumer, server.index_url, "poetry-lib"))
@@ -92,11 +97,17 @@ def test_uv_publish_skips_what_exists(server, tmp_path: Path) -> None:
 def test_reindex_round_trip(live_server, tmp_path: Path) -> None:
     server = live_server()
     check(twine_upload(server.index_url, chain(tmp_path / "dist"), *ADMIN))
-    requests.post(server.url + "api/projects/lib-mid/yank", json={"version": "1.0", "reason": "old"},
-                  auth=ADMIN, timeout=10).raise_for_status()  # fmt: skip
+    requests.post(
+        server.url + "api/projects/lib-mid/yank",
+        json={"version": "1.0", "reason": "old"},
+        auth=ADMIN,
+        timeout=10,
+    ).raise_for_status()
     accept = {"Accept": "application/vnd.pypi.simple.v1+json"}
-    before = {p: requests.get(f"{server.index_url}{p}/", headers=accept, timeout=10).json()
-              for p in ("app-top", "lib-mid", "lib-base")}  # fmt: skip
+    before = {
+        p: requests.get(f"{server.index_url}{p}/", headers=accept, timeout=10).json()
+        for p in ("app-top", "lib-mid", "lib-base")
+    }
     server.stop()
     (server.root / "index.sqlite").unlink()
     for suffix in ("-wal", "-shm"):
@@ -117,18 +128,26 @@ def test_reindex_command_with_hand_dropped_files(live_server, tmp_path: Path) ->
     (target / wheel.name).write_bytes(wheel.read_bytes())
     from tests.support.clients import run
 
-    result = check(run([str(Path(__import__("sys").executable).parent / "flaskpypi"), "reindex"], env=server.env(),
-                       cwd=server.root))  # fmt: skip
+    result = check(
+        run(
+            [str(Path(__import__("sys").executable).parent / "flaskpypi"), "reindex"],
+            env=server.env(),
+            cwd=server.root,
+        )
+    )
     assert "Indexed 1 projects, 1 files" in result.stdout
-    page = requests.get(server.index_url + "dropped/", headers={"Accept": "application/vnd.pypi.simple.v1+json"},
-                        timeout=10).json()  # fmt: skip
+    page = requests.get(
+        server.index_url + "dropped/", headers={"Accept": "application/vnd.pypi.simple.v1+json"}, timeout=10
+    ).json()
     assert page["files"][0]["requires-python"] == ">=3.9" and page["files"][0]["core-metadata"]
 
 
 def raw_post(port: int, headers: dict[str, str], body: bytes, close_write: bool = True) -> str:
     """Send a hand-made request and return the status line (for bodies no client would send)."""
     with socket.create_connection(("127.0.0.1", port), timeout=30) as sock:
-        head = "POST /simple/ HTTP/1.1\r\nHost: 127.0.0.1\r\n" + "".join(f"{k}: {v}\r\n" for k, v in headers.items())
+        head = "POST /simple/ HTTP/1.1\r\nHost: 127.0.0.1\r\n" + "".join(
+            f"{k}: {v}\r\n" for k, v in headers.items()
+        )
         sock.sendall(head.encode() + b"\r\n" + body)
         if close_write:
             sock.shutdown(socket.SHUT_WR)
@@ -147,15 +166,19 @@ def test_lying_content_length(server, tmp_path: Path) -> None:
     auth = "Basic " + base64.b64encode(f"{ADMIN[0]}:{ADMIN[1]}".encode()).decode()
     boundary = "xyz"
     wheel = make_wheel(tmp_path / "c", "liar", "1.0")
-    body = (f'--{boundary}\r\nContent-Disposition: form-data; name=":action"\r\n\r\nfile_upload\r\n'
-            f'--{boundary}\r\nContent-Disposition: form-data; name="content"; filename="{wheel.name}"\r\n'
-            "Content-Type: application/octet-stream\r\n\r\n").encode() + wheel.read_bytes()  # fmt: skip
+    body = (
+        f'--{boundary}\r\nContent-Disposition: form-data; name=":action"\r\n\r\nfile_upload\r\n'
+        f'--{boundary}\r\nContent-Disposition: form-data; name="content"; filename="{wheel.name}"\r\n'
+        "Content-Type: application/octet-stream\r\n\r\n"
+    ).encode() + wheel.read_bytes()
     headers = {"Authorization": auth, "Content-Type": f"multipart/form-data; boundary={boundary}"}
     status = raw_post(server.port, {**headers, "Content-Length": str(2 * 1024**3)}, body)
     assert status.startswith("HTTP/1.1 413"), status
     status = raw_post(server.port, {**headers, "Content-Length": str(len(body) + 5000)}, body)
     assert status.split()[1].startswith("4"), status
-    assert not (server.root / "packages" / "liar").exists() or not any((server.root / "packages" / "liar").iterdir())
+    assert not (server.root / "packages" / "liar").exists() or not any(
+        (server.root / "packages" / "liar").iterdir()
+    )
     assert requests.get(server.index_url + "liar/", timeout=10).status_code == 404
 
 

@@ -13,11 +13,18 @@ from flaskpypi.core.errors import BadRequest, DigestMismatch, InvalidDistributio
 from flaskpypi.core.hashes import check_claimed, digest_stream
 from flaskpypi.core.names import canonical, storage_key, validate_key, validate_project_name
 from flaskpypi.core.upload import check_agreement, normalise_form
-from tests.support.dists import make_sdist, make_wheel, truncated, wheel_with_wrong_metadata, wheel_without_metadata
+from tests.support.dists import (
+    make_sdist,
+    make_wheel,
+    truncated,
+    wheel_with_wrong_metadata,
+    wheel_without_metadata,
+)
 
 
 @pytest.mark.parametrize(
-    ("name", "expected"), [("Foo.Bar", "foo-bar"), ("foo__bar", "foo-bar"), ("FOO-_.bar", "foo-bar"), ("a", "a")]
+    ("name", "expected"),
+    [("Foo.Bar", "foo-bar"), ("foo__bar", "foo-bar"), ("FOO-_.bar", "foo-bar"), ("a", "a")],
 )
 def test_canonical_names(name: str, expected: str) -> None:
     assert canonical(name) == expected
@@ -30,7 +37,16 @@ def test_invalid_project_names(bad: str) -> None:
 
 
 @pytest.mark.parametrize(
-    "bad", ["../demo-1.0.tar.gz", "a/b.whl", "demo\x00-1.0.tar.gz", ".hidden.whl", "..", "demo-1.0..tar.gz", "x" * 300]
+    "bad",
+    [
+        "../demo-1.0.tar.gz",
+        "a/b.whl",
+        "demo\x00-1.0.tar.gz",
+        ".hidden.whl",
+        "..",
+        "demo-1.0..tar.gz",
+        "x" * 300,
+    ],
 )
 def test_unsafe_filenames_never_make_keys(bad: str) -> None:
     with pytest.raises(InvalidName):
@@ -58,10 +74,17 @@ def test_storage_key_normalises_the_project() -> None:
 )
 def test_parse_filename(filename: str, project: str, version: str, kind: str, python: str) -> None:
     dist = parse_filename(filename)
-    assert (dist.project, str(dist.version), dist.packagetype, dist.python_version) == (project, version, kind, python)
+    assert (dist.project, str(dist.version), dist.packagetype, dist.python_version) == (
+        project,
+        version,
+        kind,
+        python,
+    )
 
 
-@pytest.mark.parametrize("bad", ["demo-1.0.exe", "demo.tar.gz", "demo-1.0-py3.whl", "demo-notaversion.tar.gz", "x.egg"])
+@pytest.mark.parametrize(
+    "bad", ["demo-1.0.exe", "demo.tar.gz", "demo-1.0-py3.whl", "demo-notaversion.tar.gz", "x.egg"]
+)
 def test_parse_filename_refuses(bad: str) -> None:
     with pytest.raises(InvalidDistribution):
         parse_filename(bad)
@@ -106,7 +129,9 @@ def test_metadata_that_disagrees_with_the_filename(tmp_path: Path) -> None:
 def test_digests_and_claims() -> None:
     digests = digest_stream(io.BytesIO(b"abc"))
     assert digests.sha256.startswith("ba7816bf") and digests.size == 3
-    check_claimed(digests, {"sha256_digest": digests.sha256.upper(), "md5_digest": "", "blake2_256_digest": None})
+    check_claimed(
+        digests, {"sha256_digest": digests.sha256.upper(), "md5_digest": "", "blake2_256_digest": None}
+    )
     with pytest.raises(DigestMismatch, match="sha256"):
         check_claimed(digests, {"sha256_digest": "0" * 64})
     with pytest.raises(DigestMismatch, match="md5"):
@@ -140,8 +165,17 @@ def test_content_negotiation(accept: str | None, fmt: str | None, expected: str)
 
 
 def test_upload_form_reads_every_clients_quirks() -> None:
-    form = normalise_form({":action": ["file_upload"], "name": [""], "version": ["1.0"], "pyversion": [""],
-                           "sha256_digest": [""], "unknown_field": ["x"], "requires_python": [""]})  # fmt: skip
+    form = normalise_form(
+        {
+            ":action": ["file_upload"],
+            "name": [""],
+            "version": ["1.0"],
+            "pyversion": [""],
+            "sha256_digest": [""],
+            "unknown_field": ["x"],
+            "requires_python": [""],
+        }
+    )
     assert form.name is None and form.version == "1.0" and form.pyversion == "source"
     assert form.digests["sha256_digest"] is None
     with pytest.raises(BadRequest, match="doc_upload"):
@@ -150,8 +184,13 @@ def test_upload_form_reads_every_clients_quirks() -> None:
 
 def test_form_must_agree_with_the_filename() -> None:
     dist = parse_filename("demo_pkg-1.0-py3-none-any.whl")
-    check_agreement(normalise_form({"name": ["Demo.Pkg"], "version": ["1.0.0"], "filetype": ["bdist_wheel"]}), dist)
-    for fields, reason in [({"name": ["other"]}, "name"), ({"version": ["1.1"]}, "version"),
-                           ({"filetype": ["sdist"]}, "filetype")]:  # fmt: skip
+    check_agreement(
+        normalise_form({"name": ["Demo.Pkg"], "version": ["1.0.0"], "filetype": ["bdist_wheel"]}), dist
+    )
+    for fields, reason in [
+        ({"name": ["other"]}, "name"),
+        ({"version": ["1.1"]}, "version"),
+        ({"filetype": ["sdist"]}, "filetype"),
+    ]:
         with pytest.raises(InvalidDistribution, match=reason):
             check_agreement(normalise_form(fields), dist)

@@ -30,7 +30,9 @@ def demo(client, tmp_path: Path) -> dict[str, Path]:
 
 
 def project(client, accept: str | None = None, headers: dict[str, str] | None = None):
-    return client.get("/simple/demo-pkg/", headers={**({"Accept": accept} if accept else {}), **(headers or {})})
+    return client.get(
+        "/simple/demo-pkg/", headers={**({"Accept": accept} if accept else {}), **(headers or {})}
+    )
 
 
 def test_root_lists_projects_in_html_and_json(client, demo) -> None:
@@ -63,13 +65,13 @@ def test_html_project_page_attributes(client, demo) -> None:
     wheel = demo["wheel"]
     sha = hashlib.sha256(wheel.read_bytes()).hexdigest()
     meta_sha = hashlib.sha256(read_metadata(wheel)).hexdigest()
-    anchor = re.search(rf'<a [^>]*>{re.escape(wheel.name)}</a>', text).group(0)
+    anchor = re.search(rf"<a [^>]*>{re.escape(wheel.name)}</a>", text).group(0)
     assert f'href="/packages/demo-pkg/{wheel.name}#sha256={sha}"' in anchor
     assert 'data-requires-python="&gt;=3.8,&lt;4"' in anchor
     assert f'data-core-metadata="sha256={meta_sha}"' in anchor
     assert f'data-dist-info-metadata="sha256={meta_sha}"' in anchor
     assert "data-yanked" not in anchor and "data-gpg-sig" not in anchor
-    sdist_anchor = re.search(rf'<a [^>]*>{re.escape(demo["sdist"].name)}</a>', text).group(0)
+    sdist_anchor = re.search(rf"<a [^>]*>{re.escape(demo['sdist'].name)}</a>", text).group(0)
     assert "data-requires-python" not in sdist_anchor and "data-core-metadata" not in sdist_anchor
     assert '<meta name="pypi:repository-version" content="1.4">' in text
 
@@ -101,27 +103,34 @@ def test_core_metadata_file_is_byte_for_byte(client, demo) -> None:
 
 def test_yank_shows_in_html_and_json(client, demo) -> None:
     name = demo["wheel11"].name
-    r = client.post("/api/projects/demo-pkg/yank", json={"filename": name, "reason": "broken <build>"}, headers=basic())
+    r = client.post(
+        "/api/projects/demo-pkg/yank", json={"filename": name, "reason": "broken <build>"}, headers=basic()
+    )
     assert r.status_code == 200
-    anchor = re.search(rf'<a [^>]*>{re.escape(name)}</a>', project(client).text).group(0)
+    anchor = re.search(rf"<a [^>]*>{re.escape(name)}</a>", project(client).text).group(0)
     assert 'data-yanked="broken &lt;build&gt;"' in anchor
     files = {f["filename"]: f for f in json.loads(project(client, JSON).data)["files"]}
     assert files[name]["yanked"] == "broken <build>"
     client.post("/api/projects/demo-pkg/unyank", json={"filename": name}, headers=basic())
     client.post("/api/projects/demo-pkg/yank", json={"version": "1.1"}, headers=basic())
-    anchor = re.search(rf'<a [^>]*>{re.escape(name)}</a>', project(client).text).group(0)
+    anchor = re.search(rf"<a [^>]*>{re.escape(name)}</a>", project(client).text).group(0)
     assert 'data-yanked=""' in anchor
     files = {f["filename"]: f for f in json.loads(project(client, JSON).data)["files"]}
     assert files[name]["yanked"] is True
 
 
 def test_project_status(client, demo, tmp_path: Path) -> None:
-    r = client.put("/api/projects/demo-pkg/status", json={"status": "archived", "reason": "moved"}, headers=basic())
+    r = client.put(
+        "/api/projects/demo-pkg/status", json={"status": "archived", "reason": "moved"}, headers=basic()
+    )
     assert r.status_code == 200
     text = project(client).text
     assert '<meta name="pypi:project-status" content="archived">' in text
     assert '<meta name="pypi:project-status-reason" content="moved">' in text
-    assert json.loads(project(client, JSON).data)["project-status"] == {"status": "archived", "reason": "moved"}
+    assert json.loads(project(client, JSON).data)["project-status"] == {
+        "status": "archived",
+        "reason": "moved",
+    }
     refused = upload(client, make_wheel(tmp_path / "n", "Demo.Pkg", "2.0"))
     assert refused.status_code == 409 and "archived" in refused.status
     assert client.get(f"/packages/demo-pkg/{demo['wheel'].name}").status_code == 200
@@ -138,7 +147,9 @@ def test_etag_last_modified_and_304(client, demo) -> None:
     etag, modified = first.headers["ETag"], first.headers["Last-Modified"]
     assert project(client, headers={"If-None-Match": etag}).status_code == 304
     assert project(client, headers={"If-Modified-Since": modified}).status_code == 304
-    assert project(client, JSON, headers={"If-None-Match": etag}).status_code == 200  # other format, other ETag
+    assert (
+        project(client, JSON, headers={"If-None-Match": etag}).status_code == 200
+    )  # other format, other ETag
     client.post("/api/projects/demo-pkg/yank", json={"version": "1.0"}, headers=basic())
     assert project(client, headers={"If-None-Match": etag}).status_code == 200
     root = client.get("/simple/")

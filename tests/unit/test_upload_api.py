@@ -3,14 +3,20 @@
 from __future__ import annotations
 
 import io
-import random
 import json
+import random
 from pathlib import Path
 
 import pytest
 
 from tests.helpers import basic, upload, upload_form
-from tests.support.dists import make_sdist, make_wheel, truncated, wheel_with_wrong_metadata, wheel_without_metadata
+from tests.support.dists import (
+    make_sdist,
+    make_wheel,
+    truncated,
+    wheel_with_wrong_metadata,
+    wheel_without_metadata,
+)
 
 
 def stored(tmp_path: Path) -> list[str]:
@@ -36,7 +42,9 @@ def test_reupload_same_bytes_is_a_noop_and_other_bytes_are_refused(client, tmp_p
     other = make_wheel(tmp_path / "b", "demo", "1.0", salt="other bytes")
     refused = upload(client, other)
     assert refused.status_code == 400
-    assert refused.status.startswith("400 File already exists ('demo-1.0-py3-none-any.whl', with blake2_256 hash")
+    assert refused.status.startswith(
+        "400 File already exists ('demo-1.0-py3-none-any.whl', with blake2_256 hash"
+    )
     assert refused.text.startswith("File already exists")
     assert stored(tmp_path) == before
     assert client.get(f"/packages/demo/{wheel.name}").data == wheel.read_bytes()
@@ -78,11 +86,18 @@ def test_twine_style_form_with_every_field(client, tmp_path: Path) -> None:
     import hashlib
 
     extra = {
-        "name": "Demo", "version": "1.0", "summary": "Hello", "md5_digest": hashlib.md5(wheel.read_bytes()).hexdigest(),
+        "name": "Demo",
+        "version": "1.0",
+        "summary": "Hello",
+        "md5_digest": hashlib.md5(wheel.read_bytes()).hexdigest(),
         "blake2_256_digest": hashlib.blake2b(wheel.read_bytes(), digest_size=32).hexdigest(),
-        "classifiers": ["A :: B", "C :: D"], "requires_dist": ["x"], "comment": "", "unknown": "ignored",
-        "requires_python": "", "description": "long " * 1000,
-    }  # fmt: skip
+        "classifiers": ["A :: B", "C :: D"],
+        "requires_dist": ["x"],
+        "comment": "",
+        "unknown": "ignored",
+        "requires_python": "",
+        "description": "long " * 1000,
+    }
     assert upload(client, wheel, **extra).status_code == 200
 
 
@@ -93,18 +108,48 @@ def test_pdm_and_flit_quirks(client, tmp_path: Path) -> None:
 
 
 BAD_INPUTS = [
-    ("truncated wheel", lambda d: (make_wheel(d, "demo", "1.0"), truncated(make_wheel(d, "demo", "1.0")), {}), 400, "damaged"),
+    (
+        "truncated wheel",
+        lambda d: (make_wheel(d, "demo", "1.0"), truncated(make_wheel(d, "demo", "1.0")), {}),
+        400,
+        "damaged",
+    ),
     ("no METADATA", lambda d: (wheel_without_metadata(d, "demo", "1.0"), None, {}), 400, "METADATA"),
-    ("metadata mismatch", lambda d: (wheel_with_wrong_metadata(d, "demo", "1.0", metadata_version="2.0"), None, {}), 400, "does not match"),
+    (
+        "metadata mismatch",
+        lambda d: (wheel_with_wrong_metadata(d, "demo", "1.0", metadata_version="2.0"), None, {}),
+        400,
+        "does not match",
+    ),
     ("form name mismatch", lambda d: (make_wheel(d, "demo", "1.0"), None, {"name": "other"}), 400, "name"),
-    ("form version mismatch", lambda d: (make_wheel(d, "demo", "1.0"), None, {"version": "2.0"}), 400, "version"),
-    ("wrong sha256", lambda d: (make_wheel(d, "demo", "1.0"), None, {"sha256_digest": "0" * 64}), 400, "sha256"),
+    (
+        "form version mismatch",
+        lambda d: (make_wheel(d, "demo", "1.0"), None, {"version": "2.0"}),
+        400,
+        "version",
+    ),
+    (
+        "wrong sha256",
+        lambda d: (make_wheel(d, "demo", "1.0"), None, {"sha256_digest": "0" * 64}),
+        400,
+        "sha256",
+    ),
     ("wrong md5", lambda d: (make_wheel(d, "demo", "1.0"), None, {"md5_digest": "0" * 32}), 400, "md5"),
     ("not a distribution", lambda d: (_named(d, "demo-1.0.exe"), b"MZ", {}), 400, "only wheels"),
     ("empty file", lambda d: (make_wheel(d, "demo", "1.0"), b"", {}), 400, "empty"),
-    ("attestations", lambda d: (make_wheel(d, "demo", "1.0"), None, {"attestations": "[{}]"}), 400, "Attestations"),
-    ("doc upload", lambda d: (make_wheel(d, "demo", "1.0"), None, {":action": "doc_upload"}), 400, "doc_upload"),
-]  # fmt: skip
+    (
+        "attestations",
+        lambda d: (make_wheel(d, "demo", "1.0"), None, {"attestations": "[{}]"}),
+        400,
+        "Attestations",
+    ),
+    (
+        "doc upload",
+        lambda d: (make_wheel(d, "demo", "1.0"), None, {":action": "doc_upload"}),
+        400,
+        "doc_upload",
+    ),
+]
 
 
 def _named(directory: Path, name: str) -> Path:
@@ -127,7 +172,9 @@ def test_bad_input_is_refused_and_leaves_nothing(client, tmp_path: Path, case, b
     assert client.get("/simple/demo/").status_code == 404
 
 
-@pytest.mark.parametrize("filename", ["../demo-1.0.tar.gz", "a/demo-1.0.tar.gz", "demo\x00-1.0.tar.gz", "/etc/demo-1.0.tar.gz"])
+@pytest.mark.parametrize(
+    "filename", ["../demo-1.0.tar.gz", "a/demo-1.0.tar.gz", "demo\x00-1.0.tar.gz", "/etc/demo-1.0.tar.gz"]
+)
 def test_path_tricks_in_filenames(client, tmp_path: Path, filename: str) -> None:
     sdist = make_sdist(tmp_path / "d", "demo", "1.0")
     form = upload_form(sdist)
@@ -151,7 +198,9 @@ def test_size_limit(tmp_path: Path, monkeypatch, settings) -> None:
 
     monkeypatch.setenv("FLASKPYPI_INSTANCE_PATH", str(tmp_path / "instance"))
     client = create_app({**settings, "max_upload_size": "2K"}).test_client()
-    big = make_wheel(tmp_path / "d", "demo", "1.0", extra_files={"demo/blob.bin": random.Random(1).randbytes(8192)})
+    big = make_wheel(
+        tmp_path / "d", "demo", "1.0", extra_files={"demo/blob.bin": random.Random(1).randbytes(8192)}
+    )
     response = upload(client, big)
     assert response.status_code == 413 and "limit" in response.status
     assert stored(tmp_path) == []
@@ -159,8 +208,17 @@ def test_size_limit(tmp_path: Path, monkeypatch, settings) -> None:
 
 def test_json_api(client, tmp_path: Path) -> None:
     for version in ("1.0", "1.1", "2.0b1"):
-        upload(client, make_wheel(tmp_path / "d", "Demo", version, requires_python=">=3.8", summary=f"v{version}",
-                                  requires_dist=["other>=1"]))  # fmt: skip
+        upload(
+            client,
+            make_wheel(
+                tmp_path / "d",
+                "Demo",
+                version,
+                requires_python=">=3.8",
+                summary=f"v{version}",
+                requires_dist=["other>=1"],
+            ),
+        )
     upload(client, make_sdist(tmp_path / "d", "Demo", "1.1"))
     body = client.get("/pypi/demo/json").get_json()
     assert body["info"]["version"] == "1.1" and body["info"]["name"] == "Demo"
