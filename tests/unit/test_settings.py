@@ -1,0 +1,83 @@
+"""Settings: defaults, then the config file, then FLASKPYPI_* variables; unknown or malformed ones stop the start."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from pypi_simple import PYPI_SIMPLE_ENDPOINT
+
+from flaskpypi import create_app
+from flaskpypi.core.plugins import PluginError
+from flaskpypi.settings import Settings, SettingsError, load_settings
+
+
+def test_defaults_are_the_embedded_index(tmp_path: Path) -> None:
+    settings, path = load_settings(str(tmp_path), environ={})
+    assert path is None
+    assert settings.storage_url == (tmp_path / "packages").resolve().as_uri()
+    assert settings.database_url == f"sqlite:///{(tmp_path / 'flaskpypi.sqlite').resolve()}"
+    assert settings.upstream_url == PYPI_SIMPLE_ENDPOINT and settings.fallback == "none"
+    assert len(settings.secret_key) > 40
+    assert (tmp_path / "secret_key").stat().st_mode & 0o077 == 0
+    again, _ = load_settings(str(tmp_path), environ={})
+    assert again.secret_key == settings.secret_key
+
+
+def test_file_then_environment_then_overrides(tmp_path: Path) -> None:
+    (tmp_path / "flaskpypi.toml").write_text('fallback = "cache"\nmax_upload_size = "1G"\ndefault_read = ["a", "b"]\n')
+    settings, path = load_settings(str(tmp_path), environ={})
+    assert path == tmp_path / "flaskpypi.toml"
+    assert (settings.fallback, settings.max_upload_size, settings.default_read) == ("cache", 1024**3, ["a", "b"])
+    env = {
+        "FLASKPYPI_FALLBACK": "mirror",
+        "FLASKPYPI_DEFAULT_READ": "authenticated, devs",
+        "FLASKPYPI_STORAGE_OPTIONS": '{"anon": true}',
+        "FLASKPYPI_ALLOW_OVERWRITE": "yes",
+    }
+    settings, _ = load_settings(str(tmp_path), environ=env)
+    assert settings.fallback == "mirror" and settings.default_read == ["authenticated", "devs"]
+    assert settings.storage_options == {"anon": True} and settings.allow_overwrite is True
+    settings, _ = load_settings(str(tmp_path), overrides={"FALLBACK": "none"}, environ=env)
+    assert settings.fallback == "none"
+
+
+def test_config_path_from_the_environment(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    config = tmp_path / "elsewhere.toml"
+    config.write_text("[flaskpypi]\nallow_delete = false\n")
+    monkeypatch.setenv("FLASKPYPI_CONFIG", str(config))
+    settings, path = load_settings(str(tmp_path / "instance"))
+    assert path == config and settings.allow_delete is False
+    monkeypatch.setenv("FLASKPYPI_CONFIG", str(tmp_path / "missing.toml"))
+    with pytest.raises(SettingsError, match="missing.toml"):
+        load_settings(str(tmp_path / "instance"))
+
+
+@pytest.mark.parametrize(
+    ("file_text", "env", "message"),
+    [
+        ("colour = 'blue'\n", {}, "Unknown setting 'colour'"),
+        ("", {"FLASKPYPI_FALBACK": "cache"}, "Unknown setting 'falback' in environment variable FLASKPYPI_FALBACK"),
+        ("fallback = 'sometimes'\n", {}, "Malformed setting 'fallback'"),
+        ("", {"FLASKPYPI_MAX_UPLOAD_SIZE": "big"}, "Malformed setting 'max_upload_size'"),
+        ("", {"FLASKPYPI_ALLOW_DELETE": "perhaps"}, "Malformed setting 'allow_delete'"),
+        ("", {"FLASKPYPI_STORAGE_OPTIONS": "[1]"}, "Malformed setting 'storage_options'"),
+        ("this is = = not toml", {}, "Cannot read config file"),
+    ],
+)
+def test_bad_settings_name_themselves(tmp_path: Path, file_text: str, env: dict[str, str], message: str) -> None:
+    (tmp_path / "flaskpypi.toml").write_text(file_text)
+    with pytest.raises(SettingsError, match=message.replace("(", r"\(")):
+        load_settings(str(tmp_path), environ=env)
+
+
+def test_missing_storage_plugin_names_the_package(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("FLASKPYPI_INSTANCE_PATH", str(tmp_path))
+    with pytest.raises(PluginError, match=r"No plugin 'nosuch'.*installed: .*file.*memory"):
+        create_app({"storage_url": "nosuch://bucket"})
+
+
+def test_every_setting_is_documented_in_the_readme() -> None:
+    readme = (Path(__file__).parents[2] / "README.md").read_text()
+    for name, _default, _doc in Settings.reference():
+        assert f"`{name}`" in readme, name
