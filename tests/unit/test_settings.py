@@ -49,7 +49,7 @@ def test_config_path_from_the_environment(tmp_path: Path, monkeypatch: pytest.Mo
     settings, path = load_settings(str(tmp_path / "instance"))
     assert path == config and settings.allow_delete is False
     monkeypatch.setenv("FLASKPYPI_CONFIG", str(tmp_path / "missing.toml"))
-    with pytest.raises(SettingsError, match="missing.toml"):
+    with pytest.raises(SettingsError, match=r"missing\.toml"):
         load_settings(str(tmp_path / "instance"))
 
 
