@@ -84,24 +84,27 @@ def _configure_flask(app: Flask, settings: Settings) -> None:
 
 def _runtime(settings: Settings) -> Runtime:
     storage = load_storage(settings.storage_url, settings.storage_options)
-    backend = load_auth(settings.auth_backend, settings)
+    backend = load_auth(settings.auth_backend, settings, settings.auth_options)
     access = AccessPolicy(backend, settings.default_read, settings.default_write, settings.cache_update)
     policy = Policy(settings.allow_overwrite, settings.allow_delete, settings.max_upload_size)
     return Runtime(settings, storage, access, policy)
 
 
 def _register_web(app: Flask) -> None:
-    from .web import api, files, simple, ui
+    from .web import api, fallback, files, simple, ui
+    from .web.access import init_access
     from .web.errors import register_error_handlers
     from .web.session import session_principal
 
     app.extensions["flaskpypi"].extras["session_principal"] = session_principal
 
-    for module in (simple, files, api, ui):
+    for module in (simple, files, api, ui, fallback):
         app.register_blueprint(module.bp)
+    csrf.exempt(fallback.bp)
     csrf.exempt(api.bp)
     csrf.exempt(simple.bp)
     csrf.exempt(files.bp)
+    init_access(app)
     register_error_handlers(app)
 
 

@@ -17,3 +17,13 @@ if ! command -v chromium >/dev/null || ! command -v chromedriver >/dev/null; the
     echo "note: chromium/chromedriver missing and not root: browser tests will skip (CI installs them)" >&2
   fi
 fi
+
+# OpenLDAP's server for the flaskpypi-ldap plugin's tests (they start their own slapd on loopback).
+if [ ! -x /usr/sbin/slapd ] || [ ! -x /usr/sbin/slapadd ]; then
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq slapd ldap-utils >/dev/null
+  else
+    echo "note: slapd missing and not root: LDAP tests will skip (CI installs it)" >&2
+  fi
+fi

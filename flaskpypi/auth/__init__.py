@@ -3,14 +3,20 @@
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from collections.abc import Iterable
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 from ..core.plugins import AUTH_GROUP, load_plugin
 
 EVERYONE, AUTHENTICATED = "everyone", "authenticated"
+PSEUDO_GROUPS = (EVERYONE, AUTHENTICATED)
 READ, WRITE = "read", "write"
-CONTRACT_VERSION = 1
+PERMISSIONS = (READ, WRITE)
+USER, GROUP = "user", "group"
+TOKEN_USER = "__token__"  # noqa: S105 (the user name that announces a token)
+CONTRACT_VERSION = 2
 
 
 @dataclass(frozen=True)
@@ -26,20 +32,67 @@ class Principal:
 
 @dataclass
 class Acl:
-    """Per-project grants: user or group name -> permissions (read, write)."""
+    """Per-project grants: user or group name -> permissions (read, write); empty: the defaults apply."""
 
     users: dict[str, set[str]] = field(default_factory=dict)
     groups: dict[str, set[str]] = field(default_factory=dict)
 
+    def __bool__(self) -> bool:
+        return any(self.users.values()) or any(self.groups.values())
+
+    def add(self, kind: str, subject: str, permission: str) -> None:
+        """Grant `permission` to a user or group."""
+        (self.users if kind == USER else self.groups).setdefault(subject, set()).add(permission)
+
+
+@dataclass(frozen=True)
+class UserInfo:
+    """A user as an admin sees it."""
+
+    name: str
+    admin: bool = False
+    state: str = "active"
+    groups: tuple[str, ...] = ()
+    created: datetime | None = None
+
+
+@dataclass(frozen=True)
+class GroupInfo:
+    """A group and its members."""
+
+    name: str
+    description: str = ""
+    members: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class GrantInfo:
+    """One grant: `kind` (user or group) `subject` may `permission` (read or write) `project`."""
+
+    project: str
+    kind: str
+    subject: str
+    permission: str
+
 
 class AuthBackend(ABC):
-    """Where users, groups and grants come from; entry-point group `flaskpypi.auth`."""
+    """Where users, groups and grants come from; entry-point group `flaskpypi.auth`.
+
+    Contract version 2: the host calls `attach_database(session)` once at start-up; `project_acls`
+    answers for many projects at once (the default asks `project_acl` for each).
+    """
 
     contract_version = CONTRACT_VERSION
+    editable = False
 
     def __init__(self, settings: Any, **options: Any) -> None:
         self.settings = settings
         self.options = options
+        self.db: Any = None
+
+    def attach_database(self, session: Any) -> None:
+        """The host's SQLAlchemy session (a scoped session); backends that keep data in SQL use it."""
+        self.db = session
 
     @abstractmethod
     def authenticate(self, username: str, secret: str) -> Principal | None:
@@ -50,16 +103,97 @@ class AuthBackend(ABC):
         """The groups a principal belongs to (without the everyone/authenticated pseudo-groups)."""
 
     def project_acl(self, project: str) -> Acl:
-        """Grants on one project beyond the defaults."""
+        """Grants on one (normalised) project; an empty Acl means the defaults apply."""
         return Acl()
+
+    def project_acls(self, projects: Iterable[str]) -> dict[str, Acl]:
+        """Grants on many projects at once (listings)."""
+        return {name: self.project_acl(name) for name in projects}
 
     @abstractmethod
     def is_admin(self, principal: Principal) -> bool:
         """Whether the principal administers the index."""
 
     def user_exists(self, username: str) -> bool:
-        """Whether a user of that name is known (for token owners)."""
+        """Whether an active user of that name is known (sessions and tokens of others end)."""
         return False
+
+    def list_grants(self, project: str | None = None) -> list[GrantInfo]:
+        """Every grant (of one project), for listings and export."""
+        return []
+
+
+class UserStore(AuthBackend):
+    """A backend whose users, groups and grants admins edit (the sql plugin). Names are validated here."""
+
+    editable = True
+
+    @abstractmethod
+    def list_users(self, state: str | None = None) -> list[UserInfo]:
+        """Users by name, optionally only `active` or `pending` ones."""
+
+    @abstractmethod
+    def get_user(self, name: str) -> UserInfo | None:
+        """One user."""
+
+    @abstractmethod
+    def add_user(self, name: str, password: str, *, admin: bool = False, pending: bool = False,
+                 password_hash: str | None = None) -> UserInfo:  # fmt: skip
+        """Create a user (pending ones wait for approval); refuse a taken name."""
+
+    @abstractmethod
+    def set_password(self, name: str, password: str) -> None:
+        """Change a user's password."""
+
+    @abstractmethod
+    def set_admin(self, name: str, admin: bool) -> None:
+        """Set or clear a user's admin flag."""
+
+    @abstractmethod
+    def approve_user(self, name: str) -> None:
+        """Make a pending user active."""
+
+    @abstractmethod
+    def remove_user(self, name: str) -> None:
+        """Delete a user, their memberships and grants."""
+
+    @abstractmethod
+    def list_groups(self) -> list[GroupInfo]:
+        """Groups by name, with members."""
+
+    @abstractmethod
+    def add_group(self, name: str, description: str = "") -> GroupInfo:
+        """Create a group."""
+
+    @abstractmethod
+    def remove_group(self, name: str) -> None:
+        """Delete a group, its memberships and grants."""
+
+    @abstractmethod
+    def add_member(self, group: str, user: str) -> None:
+        """Put a user in a group."""
+
+    @abstractmethod
+    def remove_member(self, group: str, user: str) -> None:
+        """Take a user out of a group."""
+
+    @abstractmethod
+    def grant(self, project: str, kind: str, subject: str, permission: str) -> GrantInfo:
+        """Give a user or group read or write on a project (replacing an earlier grant to them)."""
+
+    @abstractmethod
+    def revoke(self, project: str, kind: str, subject: str) -> None:
+        """Remove a grant."""
+
+
+def parse_subject(value: str) -> tuple[str, str]:
+    """`user:NAME`, `group:NAME` or a bare user NAME as (kind, name)."""
+    kind, sep, name = value.partition(":")
+    if not sep:
+        return USER, value
+    if kind not in (USER, GROUP) or not name:
+        raise ValueError(f"{value!r}: write user:NAME or group:NAME")
+    return kind, name
 
 
 def load_auth(name: str, settings: Any, options: dict[str, Any] | None = None) -> AuthBackend:

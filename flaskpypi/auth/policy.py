@@ -1,53 +1,101 @@
-"""The one permission decision, shared by the simple API, the upload API and the UI."""
+"""The one permission decision, shared by the simple API, the upload API, the UI and the upstream fallback.
+
+A project without grants follows the defaults; a project with grants follows its grants alone (so
+granting anything makes a project private to its grantees); admins may do everything; a token never
+allows more than its owner may, within its scope (projects) and permission (read or write).
+"""
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import TypeVar
 
 from ..core.names import canonical
-from . import AUTHENTICATED, EVERYONE, READ, WRITE, AuthBackend, Principal
+from . import AUTHENTICATED, EVERYONE, READ, WRITE, Acl, AuthBackend, Principal
 
 CACHE = "cache"
+Named = TypeVar("Named", bound=Sequence[str])
 
 
-@dataclass
+@dataclass(frozen=True)
+class Defaults:
+    """Who may read, write and trigger caching of projects that have no grants."""
+
+    read: tuple[str, ...]
+    write: tuple[str, ...]
+    cache: tuple[str, ...]
+
+
 class AccessPolicy:
-    """Defaults from the settings, grants from the auth backend, and the admin flag."""
+    """Defaults (settings, or their run-time override), grants from the auth backend, and the admin flag."""
 
-    backend: AuthBackend
-    default_read: list[str]
-    default_write: list[str]
-    cache_update: list[str]
+    def __init__(self, backend: AuthBackend, default_read: Sequence[str], default_write: Sequence[str],
+                 cache_update: Sequence[str]) -> None:  # fmt: skip
+        self.backend = backend
+        self.configured = Defaults(tuple(default_read), tuple(default_write), tuple(cache_update))
+        self.defaults_source: Callable[[], Defaults] | None = None
+
+    @property
+    def defaults(self) -> Defaults:
+        """The defaults in force: the run-time override if the host installed one, else the settings."""
+        return self.defaults_source() if self.defaults_source else self.configured
+
+    @property
+    def default_read(self) -> list[str]:
+        return list(self.defaults.read)
+
+    @property
+    def default_write(self) -> list[str]:
+        return list(self.defaults.write)
+
+    @property
+    def cache_update(self) -> list[str]:
+        return list(self.defaults.cache)
 
     def identities(self, principal: Principal | None) -> set[str]:
-        """The pseudo-groups, groups and user name a principal acts as."""
+        """The pseudo-groups and groups a principal acts as."""
         if principal is None:
             return {EVERYONE}
         return {EVERYONE, AUTHENTICATED, *self.backend.groups(principal)}
 
     def is_admin(self, principal: Principal | None) -> bool:
-        """Admins may do everything."""
+        """Admins administer the index; never through a token."""
         return principal is not None and not principal.via_token and self.backend.is_admin(principal)
 
     def can(self, principal: Principal | None, permission: str, project: str | None = None) -> bool:
-        """Whether the principal may read, write or trigger caching (of a project, or in general)."""
+        """Whether the principal may read, write or trigger caching of a project (None: by the defaults)."""
         if principal is not None and not self._token_allows(principal, permission, project):
             return False
         if principal is not None and self.backend.is_admin(principal):
             return True
-        groups = self.identities(principal)
+        acl = self.backend.project_acl(canonical(project)) if project is not None else Acl()
+        return self._decide(principal, self.identities(principal), permission, acl)
+
+    def visible(self, principal: Principal | None, projects: list[Named]) -> list[Named]:
+        """The projects (tuples starting with the normalised name) the principal may read; one ACL lookup."""
+        admin = principal is not None and self.backend.is_admin(principal)
+        acls = {} if admin else self.backend.project_acls([p[0] for p in projects])
+        ids = self.identities(principal)
+        return [
+            p for p in projects
+            if (principal is None or self._token_allows(principal, READ, p[0]))
+            and (admin or self._decide(principal, ids, READ, acls.get(p[0]) or Acl()))
+        ]  # fmt: skip
+
+    def _decide(self, principal: Principal | None, ids: set[str], permission: str, acl: Acl) -> bool:
         if permission == CACHE:
-            return bool(groups & set(self.cache_update))
-        wanted = {READ, WRITE} if permission == READ else {WRITE}
-        defaults = self.default_read + self.default_write if permission == READ else self.default_write
-        if groups & set(defaults):
-            return True
-        if project is None:
-            return False
-        acl = self.backend.project_acl(canonical(project))
+            if not self._decide(principal, ids, READ, acl):
+                return False
+            return bool(ids & set(self.defaults.cache)) or self._decide(principal, ids, WRITE, acl)
+        if not acl:
+            defaults = self.defaults
+            allowed = defaults.write if permission == WRITE else defaults.read + defaults.write
+            return bool(ids & set(allowed))
+        wanted = {WRITE} if permission == WRITE else {READ, WRITE}
         if principal is not None and acl.users.get(principal.name, set()) & wanted:
             return True
-        return any(acl.groups.get(g, set()) & wanted for g in groups)
+        return any(acl.groups.get(g, set()) & wanted for g in ids)
 
     @staticmethod
     def _token_allows(principal: Principal, permission: str, project: str | None) -> bool:
@@ -55,6 +103,8 @@ class AccessPolicy:
             return True
         if permission == WRITE and principal.token_permission != WRITE:
             return False
-        if principal.token_projects is None or project is None:
-            return principal.token_projects is None or permission == CACHE
+        if principal.token_projects is None:
+            return True
+        if project is None:
+            return permission != WRITE
         return canonical(project) in principal.token_projects

@@ -12,11 +12,14 @@ from flask.cli import FlaskGroup
 from .. import create_app
 from ..core.plugins import PluginError
 from ..settings import SettingsError
+from .access import COMMANDS as ACCESS_COMMANDS
+from .cache import cache
 from .indexing import reindex, upgrade_db
 from .makeconfig import make_config
+from .storage import migrate
 
 DEFAULT_PORT = "6543"
-APP_COMMANDS = [reindex, upgrade_db]
+APP_COMMANDS = [reindex, upgrade_db, *ACCESS_COMMANDS, cache, migrate]
 
 
 def register_commands(app: Flask) -> None:
@@ -39,6 +42,7 @@ def cli() -> None:
 
 
 cli.add_command(make_config)
+cli.add_command(migrate)  # needs no app: it opens the storages it is given
 
 
 def main() -> None:

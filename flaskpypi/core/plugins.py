@@ -16,6 +16,7 @@ KNOWN_DISTRIBUTIONS = {
     (STORAGE_GROUP, "abfs"): "flaskpypi-azure",
     (AUTH_GROUP, "sql"): "flaskpypi",
     (AUTH_GROUP, "htpasswd"): "flaskpypi-htpasswd",
+    (AUTH_GROUP, "ldap"): "flaskpypi-ldap",
 }
 
 

@@ -28,6 +28,7 @@ class Project(Base):
     """A project the index holds files for (or that an admin configured)."""
 
     __tablename__ = "projects"
+    __table_args__ = (Index("ix_projects_last_update_id", "last_update", "id"),)  # the UI's listing order
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     name: Mapped[str] = mapped_column(String(200), unique=True)
     display_name: Mapped[str] = mapped_column(String(200))

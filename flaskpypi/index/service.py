@@ -21,6 +21,7 @@ from ..core.records import (
     utcnow,
 )
 from ..storage import FileMeta, Storage
+from . import signals
 from .models import DELETED, LIVE, Counter, File, Project
 
 log = logging.getLogger(__name__)
@@ -144,6 +145,8 @@ class IndexService:
         self.bump(files[0].project)
         self.session.commit()
         log.info("%s %s", "Yanked" if yanked else "Un-yanked", ", ".join(f.filename for f in files))
+        signals.files_yanked.send(self, project=files[0].project.name, filenames=[f.filename for f in files],
+                                  yanked=yanked, reason=reason)  # fmt: skip
         return files
 
     def delete(self, project_name: str, filename: str | None = None, version: str | None = None) -> list[File]:
@@ -163,6 +166,7 @@ class IndexService:
         self.bump(project)
         self.session.commit()
         log.info("Deleted %s", ", ".join(f.filename for f in files))
+        signals.files_deleted.send(self, project=project.name, filenames=[f.filename for f in files])
         return files
 
     def _select(self, project_name: str, filename: str | None, version: str | None) -> list[File]:
@@ -188,4 +192,5 @@ class IndexService:
         self.storage.put_bytes(f"{project.name}/{PROJECT_FILE}", state.to_json(), JSON_META)
         self.bump(project)
         self.session.commit()
+        signals.project_status_changed.send(self, project=project.name, status=status, reason=reason)
         return project

@@ -17,6 +17,7 @@ from ..core.hashes import Digests, check_claimed, digest_stream, sha256_bytes
 from ..core.records import METADATA_SUFFIX, PROVENANCE_SUFFIX, SIDECAR_SUFFIX, FileRecord
 from ..core.upload import UploadForm, build_record, check_agreement, normalise_form
 from ..storage import FileMeta
+from . import signals
 from .models import DELETED, LIVE, PENDING, File, Project
 from .service import IndexService
 
@@ -80,6 +81,7 @@ class Uploader(IndexService):
         self.bump(project)
         self.session.commit()
         log.info("Uploaded %s (%d bytes) by %s", record.filename, record.size, uploader or "anonymous")
+        signals.file_uploaded.send(self, project=project.name, filenames=[record.filename])
         return UploadResult(record, created=True)
 
     def _digest(self, stream: BinaryIO, form: UploadForm) -> Digests:

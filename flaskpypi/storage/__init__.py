@@ -32,6 +32,10 @@ class FileMeta:
     sha256: str | None = None
 
 
+class IntegrityError(OSError):
+    """Bytes that do not match the hash they were announced with; nothing was stored."""
+
+
 class Storage(ABC):
     """Where distribution files and their sidecars live; the source of truth of the index.
 
@@ -64,6 +68,10 @@ class Storage(ABC):
     @abstractmethod
     def exists(self, key: str) -> bool:
         """Whether the key holds an object now."""
+
+    def stat(self, key: str) -> StoredFile | None:
+        """The object's size and time, or None when absent; one request, never a listing."""
+        return StoredFile(key) if self.exists(key) else None
 
     def download_url(self, key: str, expires: int = 300) -> str | None:
         """A short-lived URL the client can be redirected to, or None to stream through the app."""

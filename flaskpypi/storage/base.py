@@ -2,24 +2,38 @@
 
 from __future__ import annotations
 
-import shutil
+import hashlib
 import tempfile
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from datetime import UTC, datetime
-from typing import Any, BinaryIO
+from typing import Any, BinaryIO, ClassVar, TypeVar
 
 import fsspec
+import fsspec.asyn
 
 from ..core.names import validate_key
-from . import FileMeta, Storage, StoredFile
+from . import FileMeta, IntegrityError, Storage, StoredFile
+
+T = TypeVar("T")
+COPY_CHUNK = 1024 * 1024
 
 
 class FsspecStorage(Storage):
-    """A storage whose bytes an fsspec filesystem moves; `url_to_fs` turns the URL into that filesystem."""
+    """A storage whose bytes an fsspec filesystem moves; `url_to_fs` turns the URL into that filesystem.
+
+    Subclasses (the cloud plugins) override the hooks: `list_infos` (paginated listing), `head` (one
+    request per key), `put_options` (content type) and `sign` (signed URLs).
+    """
+
+    #: option names the plugin reads itself; every other option goes to the fsspec filesystem
+    plugin_options: ClassVar[tuple[str, ...]] = ()
+    #: block size for streaming reads (None: the filesystem's default)
+    read_block_size: ClassVar[int | None] = None
 
     def __init__(self, url: str, **options: Any) -> None:
         super().__init__(url, **options)
-        self.fs, root = self.make_filesystem(url, options)
+        fs_options = {k: v for k, v in options.items() if k not in self.plugin_options}
+        self.fs, root = self.make_filesystem(url, fs_options)
         self.root = root.rstrip("/")
 
     def make_filesystem(self, url: str, options: dict[str, Any]) -> tuple[fsspec.AbstractFileSystem, str]:
@@ -36,26 +50,70 @@ class FsspecStorage(Storage):
         root = self.fs._strip_protocol(self.root).rstrip("/")
         return path[len(root) :].lstrip("/")
 
-    def iter_files(self, prefix: str = "") -> Iterator[StoredFile]:
-        base = f"{self.root}/{prefix}".rstrip("/") if prefix else self.root
+    # Listing: for rebuilds and migrations only, never on a request path.
+
+    def list_infos(self, base: str) -> Iterator[dict[str, Any]]:
+        """fsspec info dicts of every file under base, folder by folder (local and memory filesystems)."""
         if not self.fs.exists(base):
             return
-        for dirpath, _dirs, files in self.fs.walk(base, detail=True):
-            for name, info in sorted(files.items()):
-                if info.get("type", "file") != "file":
-                    continue
-                path = info.get("name") or f"{dirpath}/{name}"
-                yield StoredFile(self.key_of(path), info.get("size"), _modified(info))
+        for _dirpath, _dirs, files in self.fs.walk(base, detail=True):
+            for _name, info in sorted(files.items()):
+                yield info
+
+    def iter_files(self, prefix: str = "") -> Iterator[StoredFile]:
+        base = f"{self.root}/{prefix}".rstrip("/") if prefix else self.root
+        for info in self.list_infos(base):
+            name = info.get("name") or ""
+            if info.get("type", "file") != "file" or name.endswith("/"):
+                continue
+            key = self.key_of(name)
+            if key:
+                yield StoredFile(key, info.get("size"), modified_of(info))
+
+    # Single objects.
+
+    def head(self, path: str) -> dict[str, Any] | None:
+        """The info dict of one object, or None; plugins override with one request that never lists."""
+        self.fs.invalidate_cache(path)
+        try:
+            info = self.fs.info(path)
+        except FileNotFoundError:
+            return None
+        return info if info.get("type", "file") == "file" else None
+
+    def stat(self, key: str) -> StoredFile | None:
+        info = self.head(self.path(key))
+        return None if info is None else StoredFile(key, info.get("size"), modified_of(info))
+
+    def exists(self, key: str) -> bool:
+        return self.head(self.path(key)) is not None
 
     def open(self, key: str) -> BinaryIO:
-        return self.fs.open(self.path(key), "rb")
+        path = self.path(key)
+        if self.read_block_size is None:
+            return self.fs.open(path, "rb")
+        info = self.head(path)
+        if info is None:
+            raise FileNotFoundError(key)
+        return self.fs.open(path, "rb", block_size=self.read_block_size, cache_type="readahead",
+                            size=info.get("size"))  # fmt: skip
 
     def put(self, key: str, data: BinaryIO, meta: FileMeta | None = None) -> None:
+        """Spool the stream to a temporary file, check its hash, then hand it over in one upload.
+
+        Object stores publish an object only when its upload completes (PUT, multipart or block
+        commit), so a reader never sees a part; a stream that fails midway stores nothing.
+        """
         path = self.path(key)
-        with tempfile.NamedTemporaryFile(prefix="flaskpypi-") as tmp:
-            shutil.copyfileobj(data, tmp)
+        with tempfile.NamedTemporaryFile(prefix="flaskpypi-put-") as tmp:
+            digest = copy_hashing(data, tmp)
             tmp.flush()
-            self.fs.put_file(tmp.name, path)
+            check_digest(key, digest, meta)
+            self.fs.put_file(tmp.name, path, **self.put_options(meta or FileMeta()))
+
+    def put_options(self, meta: FileMeta) -> dict[str, Any]:
+        """Backend-specific keyword arguments for put_file (content type)."""
+        return {}
 
     def delete(self, key: str) -> None:
         try:
@@ -63,19 +121,67 @@ class FsspecStorage(Storage):
         except FileNotFoundError:
             pass
 
-    def exists(self, key: str) -> bool:
-        return bool(self.fs.exists(self.path(key)))
+    # Downloads.
+
+    def download_url(self, key: str, expires: int = 300) -> str | None:
+        return self.sign(self.path(key), expires)
+
+    def sign(self, path: str, expires: int) -> str | None:
+        """A signed URL for path, or None when this backend or its credentials cannot sign."""
+        return None
 
 
-def _modified(info: dict[str, Any]) -> datetime | None:
-    value = info.get("mtime") or info.get("LastModified") or info.get("last_modified") or info.get("updated")
+def copy_hashing(source: BinaryIO, target: BinaryIO) -> str:
+    """Copy a stream in chunks and return the sha256 of what was copied."""
+    sha = hashlib.sha256()
+    while chunk := source.read(COPY_CHUNK):
+        sha.update(chunk)
+        target.write(chunk)
+    return sha.hexdigest()
+
+
+def check_digest(key: str, digest: str, meta: FileMeta | None) -> None:
+    """Refuse bytes whose sha256 is not the one they were announced with."""
+    if meta is not None and meta.sha256 and meta.sha256 != digest:
+        raise IntegrityError(f"{key}: sha256 of the bytes is {digest}, expected {meta.sha256}; nothing stored")
+
+
+def iter_async(fs: fsspec.AbstractFileSystem, agen: AsyncIterator[T]) -> Iterator[T]:
+    """Iterate an async generator on an async filesystem's loop, one item at a time (one page in memory)."""
+    try:
+        while True:
+            try:
+                yield fsspec.asyn.sync(fs.loop, agen.__anext__)
+            except StopAsyncIteration:
+                return
+    finally:
+        aclose = getattr(agen, "aclose", None)
+        if aclose is not None:
+            fsspec.asyn.sync(fs.loop, aclose)
+
+
+def modified_of(info: dict[str, Any]) -> datetime | None:
+    """The modification time in an fsspec info dict, whatever the backend calls it, as aware UTC."""
+    value = (
+        info.get("mtime")
+        or info.get("LastModified")
+        or info.get("last_modified")
+        or info.get("updated")
+        or info.get("created")
+    )
     if isinstance(value, datetime):
-        return value if value.tzinfo else value.replace(tzinfo=UTC)
+        return value.astimezone(UTC) if value.tzinfo else value.replace(tzinfo=UTC)
     if isinstance(value, int | float):
         return datetime.fromtimestamp(value, UTC)
     if isinstance(value, str):
         try:
-            return datetime.fromisoformat(value.replace("Z", "+00:00"))
+            return parse_time(value)
         except ValueError:
             return None
     return None
+
+
+def parse_time(text: str) -> datetime:
+    """An ISO 8601 time (with Z or an offset) as aware UTC."""
+    dt = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    return dt.astimezone(UTC) if dt.tzinfo else dt.replace(tzinfo=UTC)

@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 import os
-import shutil
 import tempfile
+from collections.abc import Iterator
 from typing import Any, BinaryIO
 
 import fsspec
 
-from . import FileMeta
-from .base import FsspecStorage
+from . import FileMeta, StoredFile
+from .base import FsspecStorage, check_digest, copy_hashing
 
 
 class FileStorage(FsspecStorage):
@@ -28,9 +28,10 @@ class FileStorage(FsspecStorage):
         fd, tmp = tempfile.mkstemp(dir=folder, prefix=".tmp-")
         try:
             with os.fdopen(fd, "wb") as out:
-                shutil.copyfileobj(data, out, 1024 * 1024)
+                digest = copy_hashing(data, out)
                 out.flush()
                 os.fsync(out.fileno())
+            check_digest(key, digest, meta)
             os.chmod(tmp, 0o644)
             os.replace(tmp, path)
         except BaseException:
@@ -40,7 +41,7 @@ class FileStorage(FsspecStorage):
                 pass
             raise
 
-    def iter_files(self, prefix: str = ""):  # type: ignore[no-untyped-def]
+    def iter_files(self, prefix: str = "") -> Iterator[StoredFile]:
         for stored in super().iter_files(prefix):
             if not os.path.basename(stored.key).startswith(".tmp-"):
                 yield stored

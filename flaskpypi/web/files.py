@@ -12,6 +12,7 @@ from ..core.errors import NotFound
 from ..core.names import canonical, storage_key
 from ..core.records import METADATA_SUFFIX, PROVENANCE_SUFFIX
 from ..index.models import File
+from . import fallback
 from .context import index, require, runtime
 
 bp = Blueprint("files", __name__)
@@ -36,7 +37,14 @@ def download(project: str, filename: str) -> Response:
     suffix = next((s for s in (METADATA_SUFFIX, PROVENANCE_SUFFIX) if filename.endswith(s)), "")
     dist_name = filename[: -len(suffix)] if suffix else filename
     require(READ, name, hide=True, missing=f"No file {dist_name!r} in project {name!r}.")
-    row = index().require_file(name, dist_name)
+    row = index().file(name, dist_name)
+    if row is None:
+        fetched = fallback.fetch(name, dist_name, suffix)
+        if isinstance(fetched, Response):
+            if fetched.status_code == 200:
+                fetched.headers["Cache-Control"] = _cache_control(name)
+            return fetched
+        row = fetched
     if row.project.status == "quarantined":
         raise NotFound(f"Project {row.project.display_name!r} is quarantined (PEP 792).")
     if suffix == METADATA_SUFFIX and not row.core_metadata_sha256:
@@ -59,7 +67,7 @@ def _send(key: str, row: File, suffix: str) -> Response:
         METADATA_SUFFIX: "text/plain",
         PROVENANCE_SUFFIX: "application/json",
     }[suffix]
-    cache = IMMUTABLE if rt.access.can(None, READ, row.project.name) else PRIVATE_IMMUTABLE
+    cache = _cache_control(row.project.name)
     local = storage.local_path(key)
     if local and settings.x_sendfile == "nginx":
         response = Response(mimetype=mimetype)
@@ -84,6 +92,11 @@ def _send(key: str, row: File, suffix: str) -> Response:
         response = _stream(key, row, suffix, mimetype, etag)
     response.headers["Cache-Control"] = cache
     return response
+
+
+def _cache_control(project: str) -> str:
+    """Files never change: cacheable for a year, by shared caches only when anyone may read them."""
+    return IMMUTABLE if runtime().access.can(None, READ, project) else PRIVATE_IMMUTABLE
 
 
 def _stream(key: str, row: File, suffix: str, mimetype: str, etag: str | None) -> Response:

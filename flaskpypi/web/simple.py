@@ -12,7 +12,9 @@ from ..core.errors import Unauthorized
 from ..core.names import canonical
 from ..index.models import Project
 from ..index.service import sort_key
-from .context import index, principal, require, runtime
+from ..upstream import Listing
+from . import fallback
+from .context import index, principal, runtime
 from .files import file_url, provenance_url
 from .pages import cached_page, page_cache
 
@@ -63,9 +65,11 @@ def project(project: str) -> Response:
         if request.query_string:
             target += "?" + request.query_string.decode("latin-1")
         return redirect(target, 301)
-    require(READ, name, hide=True)
-    found = index().require_project(name)
+    plan = fallback.plan_listing(name)
     fmt = _format()
+    if plan.listing is not Listing.LOCAL or plan.facts.project is None:
+        return fallback.respond(plan, fmt, project_page)
+    found = plan.facts.project
     etag = f"{found.serial}-{fmt.rsplit('.', 1)[-1]}"
     key = ("project", name, found.serial, fmt, request.script_root)
     return cached_page(

@@ -1,0 +1,108 @@
+"""SQL tables of access control: users, groups, grants (sql plugin); tokens, login failures, audit (all)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import JSON, ForeignKey, Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from ..core.records import utcnow
+from ..sql import Base, UTCDateTime
+
+ACTIVE, PENDING = "active", "pending"
+
+
+class User(Base):
+    """A user of the sql plugin; `pending` until an admin approves a self-registration."""
+
+    __tablename__ = "users"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(100), unique=True)
+    password_hash: Mapped[str] = mapped_column(String(255))
+    admin: Mapped[bool] = mapped_column(default=False)
+    state: Mapped[str] = mapped_column(String(16), default=ACTIVE)
+    created: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    groups: Mapped[list[Group]] = relationship(secondary="memberships", back_populates="members",
+                                               order_by="Group.name")  # fmt: skip
+
+
+class Group(Base):
+    """A named set of users of the sql plugin."""
+
+    __tablename__ = "groups"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(100), unique=True)
+    description: Mapped[str] = mapped_column(Text, default="")
+    members: Mapped[list[User]] = relationship(secondary="memberships", back_populates="groups",
+                                               order_by="User.name")  # fmt: skip
+
+
+class Membership(Base):
+    """A user in a group."""
+
+    __tablename__ = "memberships"
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), primary_key=True)
+    group_id: Mapped[int] = mapped_column(ForeignKey("groups.id", ondelete="CASCADE"), primary_key=True)
+
+
+class Grant(Base):
+    """A permission (read or write) on one project for a user or a group (pseudo-groups included)."""
+
+    __tablename__ = "grants"
+    __table_args__ = (UniqueConstraint("project", "kind", "subject", name="uq_grants_subject"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    project: Mapped[str] = mapped_column(String(200), index=True)
+    kind: Mapped[str] = mapped_column(String(8))
+    subject: Mapped[str] = mapped_column(String(100))
+    permission: Mapped[str] = mapped_column(String(8))
+
+
+class ApiToken(Base):
+    """An API token: `lookup` finds the row, `digest` = sha256(salt + secret) proves it; no secret kept."""
+
+    __tablename__ = "api_tokens"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    lookup: Mapped[str] = mapped_column(String(32), unique=True)
+    owner: Mapped[str] = mapped_column(String(100), index=True)
+    description: Mapped[str] = mapped_column(String(200), default="")
+    salt: Mapped[str] = mapped_column(String(64))
+    digest: Mapped[str] = mapped_column(String(64))
+    permission: Mapped[str] = mapped_column(String(8))
+    projects: Mapped[list[str] | None] = mapped_column(JSON, nullable=True)
+    created: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    expires: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    last_used: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    revoked: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+
+
+class AccessSetting(Base):
+    """An access setting changed at run time (the defaults), overriding the config file's value."""
+
+    __tablename__ = "access_settings"
+    name: Mapped[str] = mapped_column(String(64), primary_key=True)
+    value: Mapped[Any] = mapped_column(JSON, nullable=False)
+
+
+class LoginFailure(Base):
+    """One failed login, under each key it counts against (user@address, address, user)."""
+
+    __tablename__ = "login_failures"
+    __table_args__ = (Index("ix_login_failures_key_at", "key", "at"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    key: Mapped[str] = mapped_column(String(300))
+    at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
+
+
+class AuditEntry(Base):
+    """Who did what, when and from where: uploads, deletes, yanks, permission and token changes."""
+
+    __tablename__ = "audit_log"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
+    actor: Mapped[str | None] = mapped_column(String(100), nullable=True)
+    address: Mapped[str] = mapped_column(String(64), default="")
+    action: Mapped[str] = mapped_column(String(32))
+    project: Mapped[str | None] = mapped_column(String(200), nullable=True, index=True)
+    detail: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)

@@ -1,0 +1,82 @@
+"""The upstream service the web layer calls: pages with TTL, ETag revalidation and stale-if-error; files."""
+
+from __future__ import annotations
+
+import logging
+import time
+
+from ..core.errors import NotFound, UpstreamError
+from ..storage import Storage
+from .client import NotModified, UpstreamClient, UpstreamFailure
+from .config import UpstreamConfig
+from .files import FileCache
+from .pages import UpstreamFile, UpstreamPage
+from .policy import old_enough
+from .state import FetchLocks, Health, PageStore
+
+log = logging.getLogger(__name__)
+
+
+class Upstream:
+    """One app's view of its upstream index; cheap to call on every request."""
+
+    def __init__(self, config: UpstreamConfig, storage: Storage) -> None:
+        self.config = config
+        self.client = UpstreamClient(config)
+        self.describe = config.describe()
+        self.pages = PageStore(config.state_dir / "pages")
+        self.health = Health(config.state_dir, config.retry, self.describe)
+        locks = FetchLocks(config.state_dir / "locks", wait=max(60.0, config.timeout * 6))
+        self.files = FileCache(self.client, storage, self.health, locks, config.state_dir / "tmp", self.describe)
+
+    def project_url(self, name: str) -> str:
+        """Where redirect mode sends a client."""
+        return self.client.project_url(name)
+
+    def page(self, name: str) -> UpstreamPage | None:
+        """The upstream's page for a project (None: it has no such project). Within the TTL from the
+        kept copy; then revalidated with If-None-Match; when the upstream fails, the last good copy."""
+        kept = self.pages.read(name)
+        now = time.time()
+        if kept is not None and now - kept.checked < self.config.ttl:
+            return None if kept.missing else kept
+        if not self.health.should_try():
+            return self._stale(name, kept, "it failed moments ago")
+        try:
+            fetched = self.client.page(name, kept.etag if kept is not None and not kept.missing else None)
+        except UpstreamFailure as exc:
+            if exc.outage:
+                self.health.failed(str(exc))
+            return self._stale(name, kept, str(exc))
+        self.health.ok()
+        if isinstance(fetched, NotModified):
+            assert kept is not None
+            page = self.pages.write(kept.checked_at(now))
+        else:
+            page = self.pages.write(fetched.seen_since(kept, now))
+        return None if page.missing else page
+
+    def _stale(self, name: str, kept: UpstreamPage | None, reason: str) -> UpstreamPage | None:
+        if kept is not None:
+            return None if kept.missing else kept
+        raise UpstreamError(f"The upstream {self.describe} cannot be reached ({reason}) and no copy of "
+                            f"{name!r} is cached.")  # fmt: skip
+
+    def offered(self, page: UpstreamPage | None, min_age_exempt: bool, now: float | None = None) -> list[UpstreamFile]:
+        """The page's files that may be listed: none of a quarantined project, none younger than the
+        minimum age (unless the project is exempt)."""
+        if page is None or page.status == "quarantined":
+            return []
+        min_age = 0 if min_age_exempt else self.config.min_age
+        return [f for f in page.files if old_enough(f, min_age, now)]
+
+    def find(self, name: str, filename: str, min_age_exempt: bool) -> UpstreamFile:
+        """The upstream file a download asks for, if it may be offered."""
+        page = self.page(name)
+        found = page.file(filename) if page is not None else None
+        if found is None:
+            raise NotFound(f"No file {filename!r} in project {name!r}, here or upstream.")
+        if found not in self.offered(page, min_age_exempt):
+            raise NotFound(f"{filename!r} is not offered: it is quarantined upstream or younger than "
+                           "upstream_min_age.")  # fmt: skip
+        return found

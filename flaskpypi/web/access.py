@@ -1,0 +1,100 @@
+"""Wire access control into the app: credentials, run-time defaults, the audit log and the account pages."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from flask import Flask, g, has_app_context, has_request_context, request
+from sqlalchemy.exc import SQLAlchemyError
+
+from ..auth import defaults as defaults_store
+from ..auth.admin import AccessAdmin
+from ..auth.audit import Actor, record
+from ..auth.login import Authenticator
+from ..auth.policy import Defaults
+from ..auth.ratelimit import Limits, RateLimiter
+from ..extensions import csrf, db, login_manager
+from ..index import signals
+from .context import Runtime, principal, runtime
+
+log = logging.getLogger(__name__)
+
+
+def client_address() -> str:
+    """The asker's address (ProxyFix, when configured, has already applied X-Forwarded-For)."""
+    return request.remote_addr or "unknown"
+
+
+def actor() -> Actor:
+    """Who acts in this request (or `cli` outside one), for the audit log."""
+    if not has_request_context():
+        return Actor("cli", "local")
+    who = principal()
+    return Actor(who.name if who else None, client_address())
+
+
+def access_admin() -> AccessAdmin:
+    """The audited access-control service for this request's actor."""
+    return AccessAdmin(runtime().access, db.session, actor())
+
+
+def init_access(app: Flask) -> None:
+    """Attach the database to the auth backend, install the authenticator and defaults, register views."""
+    from . import admin_api, auth_views
+
+    rt: Runtime = app.extensions["flaskpypi"]
+    settings = rt.settings
+    rt.access.backend.attach_database(db.session)
+    limits = Limits(settings.login_window, settings.login_limit_user, settings.login_limit_address,
+                    settings.login_limit_user_total)  # fmt: skip
+    authenticator = Authenticator(rt.access.backend, lambda: db.session, RateLimiter(lambda: db.engine, limits))
+    rt.extras["authenticator"] = authenticator
+    rt.extras["authenticate"] = lambda username, secret: authenticator.authenticate(username, secret, client_address())
+    rt.access.defaults_source = lambda: _current_defaults(rt.access.configured)
+    login_manager.login_view = "account.login"
+    app.register_blueprint(auth_views.bp)
+    app.register_blueprint(admin_api.bp)
+    csrf.exempt(admin_api.bp)  # it checks the CSRF token itself when a session cookie authenticates
+    _subscribe_audit()
+
+
+def _current_defaults(configured: Defaults) -> Defaults:
+    """The defaults in force, read once per request (a stored override wins over the config file)."""
+    if not has_app_context():
+        return configured
+    if "access_defaults" not in g:
+        g.access_defaults = defaults_store.load(db.session, configured)
+    return g.access_defaults
+
+
+def _on_change(action: str) -> Any:
+    def receive(sender: Any, project: str, filenames: list[str] | None = None, **detail: Any) -> None:
+        if not has_app_context():  # the index used as a library: nobody to attribute the change to
+            return
+        if filenames is not None:
+            detail["files"] = filenames
+        name = "unyank" if action == "yank" and not detail.get("yanked", True) else action
+        try:
+            record(db.session, actor(), name, project, **detail)
+        except SQLAlchemyError:  # the change itself is committed: report the lost entry, do not fail it
+            db.session.rollback()
+            log.exception("Could not write the audit entry for %s of %s", name, project)
+
+    return receive
+
+
+_RECEIVERS = {
+    "upload": _on_change("upload"),
+    "delete": _on_change("delete"),
+    "yank": _on_change("yank"),
+    "status": _on_change("project.status"),
+}
+
+
+def _subscribe_audit() -> None:
+    """Record every upload, delete, yank and status change the index service reports (once per process)."""
+    signals.file_uploaded.connect(_RECEIVERS["upload"])
+    signals.files_deleted.connect(_RECEIVERS["delete"])
+    signals.files_yanked.connect(_RECEIVERS["yank"])
+    signals.project_status_changed.connect(_RECEIVERS["status"])
