@@ -163,16 +163,19 @@ def read_core_metadata(stream: BinaryIO, dist: DistName) -> CoreMetadata:
         kind = "wheel" if dist.packagetype == WHEEL else "sdist"
         raise InvalidDistribution(f"Invalid {kind} {dist.filename!r}: the archive is damaged ({exc}).")
     meta = parse_metadata(raw)
-    if canonicalize_name(meta.name) != dist.project:
-        raise InvalidDistribution(
-            f"The metadata name {meta.name!r} does not match the filename {dist.filename!r}."
-        )
-    try:
-        same = Version(meta.version) == dist.version
-    except InvalidVersion:
-        raise InvalidDistribution(f"Invalid version {meta.version!r} in the metadata (PEP 440).")
-    if not same:
-        raise InvalidDistribution(
-            f"The metadata version {meta.version!r} does not match the filename {dist.filename!r}."
-        )
+    check_same_project("metadata", meta.name, meta.version, dist)
     return meta
+
+
+def check_same_project(source: str, name: str | None, version: str | None, dist: DistName) -> None:
+    """Refuse a name or version (from the metadata or the form) that disagrees with the filename."""
+    if name and canonicalize_name(name) != dist.project:
+        raise InvalidDistribution(f"The {source} name {name!r} does not match the filename {dist.filename!r}.")
+    if not version:
+        return
+    try:
+        same = Version(version) == dist.version
+    except InvalidVersion:
+        raise InvalidDistribution(f"Invalid version {version!r} in the {source} (PEP 440).")
+    if not same:
+        raise InvalidDistribution(f"The {source} version {version!r} does not match the filename {dist.filename!r}.")

@@ -5,10 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
-from packaging.utils import canonicalize_name
-from packaging.version import InvalidVersion, Version
-
-from .dists import SDIST, WHEEL, CoreMetadata, DistName
+from .dists import SDIST, WHEEL, CoreMetadata, DistName, check_same_project
 from .errors import BadRequest, InvalidDistribution
 from .hashes import Digests, sha256_bytes
 from .records import FileRecord, utcnow
@@ -58,23 +55,9 @@ def normalise_form(fields: Mapping[str, Sequence[str]]) -> UploadForm:
 
 def check_agreement(form: UploadForm, dist: DistName) -> None:
     """The form's name, version and filetype must agree with the filename."""
-    if form.name and canonicalize_name(form.name) != dist.project:
-        raise InvalidDistribution(
-            f"The form's name {form.name!r} does not match the filename {dist.filename!r}."
-        )
-    if form.version:
-        try:
-            same = Version(form.version) == dist.version
-        except InvalidVersion:
-            raise InvalidDistribution(f"Invalid version {form.version!r} (PEP 440).")
-        if not same:
-            raise InvalidDistribution(
-                f"The form's version {form.version!r} does not match the filename {dist.filename!r}."
-            )
+    check_same_project("form's", form.name, form.version, dist)
     if form.filetype and _FILETYPES.get(form.filetype, form.filetype) != dist.packagetype:
-        raise InvalidDistribution(
-            f"The form's filetype {form.filetype!r} does not match the file {dist.filename!r}."
-        )
+        raise InvalidDistribution(f"The form's filetype {form.filetype!r} does not match the file {dist.filename!r}.")
 
 
 def build_record(
