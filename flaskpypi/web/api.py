@@ -13,6 +13,7 @@ from ..core.errors import BadRequest, Forbidden, NotFound
 from ..core.records import iso
 from ..extensions import db
 from ..index.models import File, Project
+from ..index.browse import latest_version
 from ..index.service import sort_key
 from .context import index, require, require_admin, runtime
 from .files import file_url
@@ -70,24 +71,6 @@ def _file_json(project: Project, f: File) -> dict[str, Any]:
         "uploader": f.uploader,
         "origin": f.origin,
     }
-
-
-def _latest(versions: dict[str, list[File]]) -> str:
-    """The newest final, non-yanked release; else the newest non-yanked; else the newest."""
-    ordered = sorted(versions, key=sort_key, reverse=True)
-    for wanted in (
-        lambda v, fs: not all(f.yanked for f in fs) and not _is_pre(v),
-        lambda v, fs: not all(f.yanked for f in fs),
-    ):
-        for v in ordered:
-            if wanted(v, versions[v]):
-                return v
-    return ordered[0]
-
-
-def _is_pre(version: str) -> bool:
-    key = sort_key(version)
-    return key[0] == 0 or key[1].is_prerelease or key[1].is_devrelease  # type: ignore[union-attr]
 
 
 def _info(project: Project, version: str, files: list[File]) -> dict[str, Any]:
@@ -150,7 +133,7 @@ def project_json(project: str) -> Response:
     versions = _versions(found)
     if not versions:
         raise NotFound(f"No files in project {found.display_name!r}.")
-    latest = _latest(versions)
+    latest = latest_version({v: [f.yanked for f in fs] for v, fs in versions.items()})
     body = {
         "info": _info(found, latest, versions[latest]),
         "last_serial": found.serial,

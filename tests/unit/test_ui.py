@@ -125,7 +125,7 @@ def test_the_project_page_shows_each_file(app, client, tmp_path: Path) -> None:
     assert wheel.name in page and "demo_pkg-1.0.tar.gz" in page and sha in page
     assert "&gt;=3.9" in page and "by</dt><dd>admin" in page.lower().replace("\n", "")
     assert "pip install -i http://localhost/simple/ Demo.Pkg==1.0" in page
-    assert "[[tool.poetry.source]]" in page and 'url = &#34;http://localhost/simple/&#34;' in page
+    assert "[[tool.poetry.source]]" in page and "url = &#34;http://localhost/simple/&#34;" in page
     assert "uploaded" in page and "cached from upstream" not in page
     assert client.post("/api/projects/demo-pkg/yank", json={"filename": wheel.name, "reason": "broken"},
                        headers=basic()).status_code == 200  # fmt: skip
@@ -238,8 +238,8 @@ def test_admins_approve_users_and_manage_groups_and_grants(client, tmp_path: Pat
     assert "Group team may now write demo" in text(granted)
     assert client.get("/api/admin/grants", headers=basic()).get_json()["grants"] == [
         {"project": "demo", "kind": "group", "subject": "team", "permission": "write"}]  # fmt: skip
-    assert "No group named" in text(send(client, "/admin/permissions", {"project": "demo", "kind": "group",
-                                                                        "subject": "ghosts", "permission": "read"}))
+    ghosts = {"project": "demo", "kind": "group", "subject": "ghosts", "permission": "read"}
+    assert "No group named" in text(send(client, "/admin/permissions", ghosts))
     assert "group <strong>team</strong>" in text(client.get("/project/demo/"))  # the project's own panel
     send(client, "/admin/permissions/revoke", {"project": "demo", "kind": "group", "subject": "team"})
     assert client.get("/api/admin/grants", headers=basic()).get_json()["grants"] == []
@@ -294,3 +294,37 @@ def test_the_listing_pages_through_many_projects(app) -> None:
         assert seen == [f"p{i}" for i in (11, 10, 9, 8, 7, 2, 1, 0)]
         assert page.latest == {r.id: "1.0" for r in page.rows}
     assert Cursor.decode("12-x") is None and Cursor.decode(None) is None and Cursor.decode("9" * 30 + "-1") is None
+
+
+def test_admin_pages_say_where_users_come_from_with_a_read_only_backend(tmp_path: Path, monkeypatch) -> None:
+    from flaskpypi import create_app
+    from tests.conftest import base_settings
+
+    monkeypatch.setenv("FLASKPYPI_INSTANCE_PATH", str(tmp_path / "instance"))
+    client = create_app({**base_settings(tmp_path), "auth_backend": "config"}).test_client()
+    login(client)
+    for path in ("/admin/", "/admin/users", "/admin/groups"):
+        assert "come from the <code>config</code> auth backend" in text(client.get(path)), path
+    permissions = text(client.get("/admin/permissions"))
+    assert "Grant a permission" not in permissions and "edited there" in permissions
+    assert "read-only" in text(send(client, "/admin/groups", {"name": "team"}))
+    assert "read-only" in text(send(client, "/account/password", {"current": ADMIN[1], "new": "x" * 12}))
+
+
+@pytest.mark.postgres
+def test_search_and_paging_on_postgresql(postgres_url: str, tmp_path: Path, monkeypatch) -> None:
+    from flaskpypi import create_app
+    from tests.conftest import base_settings
+
+    monkeypatch.setenv("FLASKPYPI_INSTANCE_PATH", str(tmp_path / "instance"))
+    app = create_app({**base_settings(tmp_path), "database_url": postgres_url})
+    client = app.test_client()
+    for name, summary in [("Alpha_Parser", "Parses 100% of things"), ("beta", "An HTTP client"), ("gamma", "x")]:
+        assert upload(client, make_wheel(tmp_path, name, "1.0", summary=summary)).status_code == 200
+    found = lambda q: re.findall(r'class="name">([^<]+)<', text(client.get("/", query_string={"q": q})))  # noqa: E731
+    assert found("alpha-parser") == ["Alpha_Parser"] and found("HTTP") == ["beta"] and found("100%") == ["Alpha_Parser"]
+    with app.app_context():
+        browser, everything = ProjectBrowser(db.session, batch=2), lambda rows: rows
+        first = browser.page("", None, 2, everything)
+        second = browser.page("", first.next, 2, everything)
+        assert [r.name for r in first.rows + second.rows] == ["gamma", "beta", "alpha-parser"] and second.next is None
