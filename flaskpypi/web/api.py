@@ -12,8 +12,8 @@ from ..core.dists import parse_filename
 from ..core.errors import BadRequest, Forbidden, NotFound
 from ..core.records import iso
 from ..extensions import db
-from ..index.models import File, Project
 from ..index.browse import latest_version
+from ..index.models import File, Project
 from ..index.service import sort_key
 from .context import index, require, require_admin, runtime
 from .files import file_url
