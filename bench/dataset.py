@@ -9,7 +9,7 @@ import json
 import shutil
 import zipfile
 from collections.abc import Iterator
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 
 BIG_PROJECT = "bigproject"
@@ -17,6 +17,7 @@ SMALL_PREFIX = "bench-pkg"
 ZIP_DATE = (2024, 1, 1, 0, 0, 0)
 BIG_TAGS = ("py3-none-any", "cp311-cp311-manylinux_2_17_x86_64")
 REQUIRES_PYTHON = ">=3.8"
+FORMAT = 1  # bump when the generated files change, so that cached data sets are made again
 
 
 @dataclass(frozen=True)
@@ -119,14 +120,14 @@ def ensure_dataset(cache: Path, projects: int, big_files: int) -> DataSet:
     """Return the data set for these sizes, generating it unless a complete one is cached."""
     dataset = DataSet(projects, big_files, cache / f"p{projects}-b{big_files}")
     marker = dataset.root / "complete.json"
-    if marker.exists():
+    description = {"format": FORMAT, "projects": projects, "big_files": big_files}
+    if marker.exists() and json.loads(marker.read_text()) == description:
         return dataset
     staging = dataset.root.with_name(dataset.root.name + ".tmp")
     if staging.exists():
         shutil.rmtree(staging)
     _write_files(staging / "packages", projects, big_files)
-    description = {k: v for k, v in asdict(dataset).items() if k != "root"}
-    (staging / "complete.json").write_text(json.dumps(description))
+    (staging / marker.name).write_text(json.dumps(description))
     if dataset.root.exists():
         shutil.rmtree(dataset.root)
     staging.rename(dataset.root)

@@ -83,15 +83,16 @@ def wait_ready(url: str, proc: subprocess.Popen[bytes], log: Path, timeout: floa
     while time.monotonic() < deadline:
         if proc.poll() is not None:
             raise BenchError(f"server exited with {proc.returncode}; see {log}:\n{log_tail(log)}")
-        if _answers_ok(url):
+        if answers_ok(url):
             return
         time.sleep(0.2)
     raise BenchError(f"{url} not ready after {timeout:.0f}s; see {log}:\n{log_tail(log)}")
 
 
-def _answers_ok(url: str) -> bool:
+def answers_ok(url: str, timeout: float = 5) -> bool:
+    """Whether a GET of `url` answers 200 within `timeout` seconds."""
     parts = urlsplit(url)
-    conn = http.client.HTTPConnection(parts.hostname, parts.port, timeout=5)
+    conn = http.client.HTTPConnection(parts.hostname, parts.port, timeout=timeout)
     try:
         conn.request("GET", parts.path or "/")
         return conn.getresponse().status == 200

@@ -36,7 +36,7 @@ def _figures(cell: Measurement | str | None) -> list[str]:
 
 def _ratio(ours: Measurement | str | None, theirs: Measurement | str | None) -> str:
     if isinstance(ours, Measurement) and isinstance(theirs, Measurement) and theirs.rps:
-        return f"{ours.rps / theirs.rps:.2f}x"
+        return _number(ours.rps / theirs.rps) + "x"
     return "—"
 
 

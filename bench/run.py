@@ -18,7 +18,7 @@ from pathlib import Path
 
 from dataset import BIG_PROJECT, DataSet, ensure_dataset
 from loadgen import LoadGenerator, Measurement, pick
-from procs import BenchError
+from procs import BenchError, answers_ok
 from report import ServerRun, document
 from servers import SERVERS, Paths, Server
 from targets import Target, discover
@@ -74,10 +74,20 @@ def run_seconds(warm: Measurement, load: Load) -> int:
     return max(1, min(load.max_seconds, math.ceil(load.requests / warm.rps)))
 
 
-def measure(target: Target, load: Load) -> Measurement:
-    """Warm up, then measure for a time sized from the warm-up's rate."""
+def measure(target: Target, load: Load, health_url: str) -> Measurement:
+    """Warm up, then measure for a time sized from the warm-up's rate; let the server drain after each."""
     warm = load.generator.measure(target, load.warmup, load.concurrency)
-    return load.generator.measure(target, run_seconds(warm, load), load.concurrency)
+    drain(health_url)
+    figures = load.generator.measure(target, run_seconds(warm, load), load.concurrency)
+    drain(health_url)
+    return figures
+
+
+def drain(health_url: str) -> None:
+    """Wait for one health check: queued behind the requests the load generator left unanswered, it
+    returns when they are done, so that slow leftovers do not weigh on the next run."""
+    if not answers_ok(health_url, timeout=600):
+        raise BenchError(f"{health_url} did not answer after a run")
 
 
 def bench_server(server: Server, dataset: DataSet, load: Load) -> ServerRun:
@@ -89,8 +99,9 @@ def bench_server(server: Server, dataset: DataSet, load: Load) -> ServerRun:
         result.version, result.served_by = server.version(), server.served_by()
         with server.running() as base_url:
             result.setup = f"{server.setup_note}; healthy {server.ready_seconds:.1f} s after start"
+            health_url = base_url + server.health_path
             for endpoint, target in discover(base_url + server.simple_path, dataset).items():
-                result.cells[endpoint] = target if isinstance(target, str) else measure(target, load)
+                result.cells[endpoint] = target if isinstance(target, str) else measure(target, load, health_url)
                 print(f"  {endpoint}: {_progress(result.cells[endpoint])}", flush=True)
     except BenchError as error:
         result.failed = str(error)

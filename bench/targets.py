@@ -9,13 +9,13 @@ from dataclasses import dataclass, field
 from pathlib import PurePosixPath
 from urllib.parse import urljoin, urlsplit
 
-from dataset import BIG_PROJECT, DataSet, build_wheel
+from dataset import BIG_PROJECT, DataSet, big_project, build_wheel
 from procs import BenchError
 
 JSON_TYPE = "application/vnd.pypi.simple.v1+json"
 HREF = re.compile(r"""<a\s[^>]*href=["']([^"']+)["']""", re.IGNORECASE)
 # The same file is downloaded from every server: the first one the data set generates.
-DOWNLOAD_FILE, DOWNLOAD_BYTES = build_wheel(BIG_PROJECT, "0.0.0", "py3-none-any")
+DOWNLOAD_FILE, DOWNLOAD_BYTES = build_wheel(*next(big_project(1)))
 
 ROOT_HTML = "/simple/ (HTML)"
 PROJECT_HTML = f"/simple/{BIG_PROJECT}/ (HTML)"

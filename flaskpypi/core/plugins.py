@@ -35,12 +35,8 @@ def load_plugin(group: str, name: str) -> type:
     dist = KNOWN_DISTRIBUTIONS.get((group, name), f"a distribution providing {group}:{name}")
     if not matches:
         have = ", ".join(installed(group)) or "none"
-        raise PluginError(
-            f"No plugin {name!r} in entry-point group {group!r} (installed: {have}); pip install {dist}"
-        )
+        raise PluginError(f"No plugin {name!r} in entry-point group {group!r} (installed: {have}); pip install {dist}")
     try:
         return matches[0].load()
     except ImportError as exc:
-        raise PluginError(
-            f"Plugin {name!r} ({matches[0].value}) failed to import: {exc}; pip install {dist}"
-        ) from exc
+        raise PluginError(f"Plugin {name!r} ({matches[0].value}) failed to import: {exc}; pip install {dist}") from exc

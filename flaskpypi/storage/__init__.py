@@ -59,7 +59,7 @@ class Storage(ABC):
 
     @abstractmethod
     def put(self, key: str, data: BinaryIO, meta: FileMeta | None = None) -> None:
-        """Store the stream's bytes under key, atomically."""
+        """Store the stream's bytes under key, atomically; IntegrityError (nothing stored) if they miss meta.sha256."""
 
     @abstractmethod
     def delete(self, key: str) -> None:

@@ -21,19 +21,17 @@ COPY_CHUNK = 1024 * 1024
 class FsspecStorage(Storage):
     """A storage whose bytes an fsspec filesystem moves; `url_to_fs` turns the URL into that filesystem.
 
-    Subclasses (the cloud plugins) override the hooks: `list_infos` (paginated listing), `head` (one
-    request per key), `put_options` (content type) and `sign` (signed URLs).
+    Subclasses (the cloud plugins) override the hooks: `make_filesystem` (options, class), `list_infos`
+    (paginated listing), `head` (one request per key), `put_options` (content type), `sign` (signed URLs)
+    and `read_block_size` (streamed reads).
     """
 
-    #: option names the plugin reads itself; every other option goes to the fsspec filesystem
-    plugin_options: ClassVar[tuple[str, ...]] = ()
     #: block size for streaming reads (None: the filesystem's default)
     read_block_size: ClassVar[int | None] = None
 
     def __init__(self, url: str, **options: Any) -> None:
         super().__init__(url, **options)
-        fs_options = {k: v for k, v in options.items() if k not in self.plugin_options}
-        self.fs, root = self.make_filesystem(url, fs_options)
+        self.fs, root = self.make_filesystem(url, dict(options))
         self.root = root.rstrip("/")
 
     def make_filesystem(self, url: str, options: dict[str, Any]) -> tuple[fsspec.AbstractFileSystem, str]:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import hashlib
-import json
 from dataclasses import dataclass, field
 from typing import BinaryIO
 
@@ -74,10 +73,8 @@ class Migration:
             return None
         try:
             return FileRecord.from_json(self.source.read(key + SIDECAR_SUFFIX)).sha256
-        except FileNotFoundError:
-            return None
-        except (ValueError, KeyError, TypeError, json.JSONDecodeError):
-            return None
+        except (FileNotFoundError, ValueError, KeyError, TypeError):
+            return None  # no sidecar, or one the rebuild would also ignore
 
     def copy(self, stored: StoredFile) -> str:
         """Copy one object unless the target holds the same bytes; returns COPIED or SKIPPED.
