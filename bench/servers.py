@@ -20,6 +20,7 @@ from devpi_dump import write_dump
 from procs import BenchError, dist_version, ensure_venv, free_port, process_group, run, wait_ready
 
 WORKERS = 2
+THREADS = 4  # gthread workers keep connections alive, as pip, uv and devpi's waitress do
 
 
 @dataclass(frozen=True)
@@ -102,9 +103,9 @@ class Peer(Server):
 
 
 def gunicorn_command(bin_dir: Path, app: str, port: int) -> list[str]:
-    """gunicorn with WORKERS sync workers on 127.0.0.1, without access log or control socket."""
+    """gunicorn with WORKERS gthread workers of THREADS threads on 127.0.0.1, no access log or control socket."""
     gunicorn = str(bin_dir / "gunicorn")
-    command = [gunicorn, "-w", str(WORKERS), "-b", f"127.0.0.1:{port}"]
+    command = [gunicorn, "-w", str(WORKERS), "-k", "gthread", "--threads", str(THREADS), "-b", f"127.0.0.1:{port}"]
     help_text = subprocess.run([gunicorn, "--help"], capture_output=True, text=True).stdout
     if "--no-control-socket" in help_text:
         command.append("--no-control-socket")
@@ -149,7 +150,7 @@ class FlaskPyPI(Server):
         return gunicorn_command(self.bin, "flaskpypi:create_app()", port)
 
     def served_by(self) -> str:
-        return f"gunicorn, {WORKERS} sync workers, SQLite index"
+        return f"gunicorn, {WORKERS} gthread workers x {THREADS} threads, SQLite index"
 
 
 class PyPIServer(Peer):
@@ -168,7 +169,8 @@ class PyPIServer(Peer):
         return gunicorn_command(self.bin, app, port)
 
     def served_by(self) -> str:
-        return f"gunicorn, {WORKERS} sync workers, cached-dir backend (watchdog; what `auto` picks when installed)"
+        workers = f"gunicorn, {WORKERS} gthread workers x {THREADS} threads"
+        return f"{workers}, cached-dir backend (watchdog; what `auto` picks when installed)"
 
 
 class Devpi(Peer):

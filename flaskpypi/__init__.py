@@ -132,7 +132,7 @@ def _prepare_database(app: Flask, settings: Settings) -> None:
         upgrade(db.engine)
         if settings.auto_reindex and IndexService(db.session, runtime.storage).is_empty():
             log.info("The index is empty. Rebuilding from storage %s ...", runtime.storage.describe())
-            Rebuilder(db.session, runtime.storage, runtime.policy).rebuild()
+            runtime.extras["rebuilt_at_start"] = Rebuilder(db.session, runtime.storage, runtime.policy).rebuild()
         projects, files = IndexService(db.session, runtime.storage).counts()
         db.session.remove()
     log.info("Serving %d projects, %d files from %s", projects, files, runtime.storage.describe())

@@ -103,45 +103,107 @@ def _setting(default: Any, parse: Callable[[Any], Any], doc: str) -> Any:
 class Settings:
     """Every setting flaskpypi reads; names are the config-file keys, FLASKPYPI_<NAME> in the environment."""
 
-    storage_url: str = _setting("", _as_str, "fsspec URL of the package storage; its scheme picks the plugin. Default: file://<instance>/packages")
+    storage_url: str = _setting(
+        "",
+        _as_str,
+        "fsspec URL of the package storage; its scheme picks the plugin. Default: file://<instance>/packages",
+    )
     storage_options: dict = _setting({}, _as_dict, "JSON object of options passed to the storage plugin")
-    database_url: str = _setting("", _as_str, "SQLAlchemy URL of the metadata database. Default: SQLite in the instance folder")
-    secret_key: str = _setting("", _as_str, "signs sessions and CSRF tokens. Default: generated once into <instance>/secret_key")
+    database_url: str = _setting(
+        "", _as_str, "SQLAlchemy URL of the metadata database. Default: SQLite in the instance folder"
+    )
+    secret_key: str = _setting(
+        "", _as_str, "signs sessions and CSRF tokens. Default: generated once into <instance>/secret_key"
+    )
     admin_user: str = _setting("", _as_str, "name of the admin user defined in the config")
     admin_password: str = _setting("", _as_str, "the admin's password in clear (prefer admin_password_hash)")
-    admin_password_hash: str = _setting("", _as_str, "the admin's password hash (werkzeug format, as make-config writes)")
+    admin_password_hash: str = _setting(
+        "", _as_str, "the admin's password hash (werkzeug format, as make-config writes)"
+    )
     auth_backend: str = _setting("config", _as_str, "auth plugin (entry point in flaskpypi.auth): config or sql")
-    default_read: list = _setting(["everyone"], _as_list, "who may read projects without a grant: everyone, authenticated, group names")
+    default_read: list = _setting(
+        ["everyone"], _as_list, "who may read projects without a grant: everyone, authenticated, group names"
+    )
     default_write: list = _setting(["authenticated"], _as_list, "who may upload to projects without a grant")
     cache_update: list = _setting(["authenticated"], _as_list, "who may make the index fetch a file from upstream")
-    auth_options: dict = _setting({}, _as_dict, "JSON object of options passed to the auth plugin (e.g. the LDAP server and DNs)")
-    users: dict = _setting({}, _as_dict, "config auth plugin: user name -> password hash (`flaskpypi hash-password` prints one)")
+    auth_options: dict = _setting(
+        {}, _as_dict, "JSON object of options passed to the auth plugin (e.g. the LDAP server and DNs)"
+    )
+    users: dict = _setting(
+        {}, _as_dict, "config auth plugin: user name -> password hash (`flaskpypi hash-password` prints one)"
+    )
     groups: dict = _setting({}, _as_dict, "config auth plugin: group name -> list of member user names")
-    grants: dict = _setting({}, _as_dict, 'config auth plugin: project -> {"user:NAME" or "group:NAME": "read" or "write"}')
-    admins: list = _setting([], _as_list, "admins besides admin_user: user names, or group:NAME for every member of a group")
-    registration: str = _setting("closed", _choice("closed", "approval"), "self-registration (sql plugin): closed, or approval (new users wait as pending until an admin approves)")
+    grants: dict = _setting(
+        {}, _as_dict, 'config auth plugin: project -> {"user:NAME" or "group:NAME": "read" or "write"}'
+    )
+    admins: list = _setting(
+        [], _as_list, "admins besides admin_user: user names, or group:NAME for every member of a group"
+    )
+    registration: str = _setting(
+        "closed",
+        _choice("closed", "approval"),
+        "self-registration (sql plugin): closed, or approval (new users wait as pending until an admin approves)",
+    )
     login_window: int = _setting(300, int, "seconds over which failed logins are counted")
     login_limit_user: int = _setting(5, int, "failed logins allowed per user from one address in the window; then 429")
-    login_limit_address: int = _setting(20, int, "failed logins allowed from one address (any user) in the window; then 429")
-    login_limit_user_total: int = _setting(100, int, "failed logins allowed per user from all addresses in the window; then 429 for that user")
-    fallback: str = _setting("none", _choice(*FALLBACKS), "what to do for projects the index does not hold: none, redirect, cache, mirror")
-    upstream_url: str = _setting(PYPI_SIMPLE_ENDPOINT, _as_str, "simple index used by fallback (default: pypi-simple's PYPI_SIMPLE_ENDPOINT)")
-    upstream_username: str = _setting("", _as_str, "user name for a private upstream (HTTP Basic; __token__ when the password is a token)")
-    upstream_password: str = _setting("", _as_str, "password or API token for the upstream (sent only to the upstream's host, never logged)")
-    upstream_timeout: float = _setting(10.0, float, "seconds to wait for the upstream to connect or to send the next bytes")
-    upstream_ttl: int = _setting(600, _as_duration, "how long an upstream project page is used before it is revalidated (ETag): 600, 10m, 1h")
-    upstream_retry: int = _setting(30, _as_duration, "after an upstream failure, how long cached pages are served before it is tried again")
-    upstream_allow: list = _setting([], _as_list, "glob patterns of project names that may come from upstream (empty: any name)")
+    login_limit_address: int = _setting(
+        20, int, "failed logins allowed from one address (any user) in the window; then 429"
+    )
+    login_limit_user_total: int = _setting(
+        100, int, "failed logins allowed per user from all addresses in the window; then 429 for that user"
+    )
+    fallback: str = _setting(
+        "none", _choice(*FALLBACKS), "what to do for projects the index does not hold: none, redirect, cache, mirror"
+    )
+    upstream_url: str = _setting(
+        PYPI_SIMPLE_ENDPOINT, _as_str, "simple index used by fallback (default: pypi-simple's PYPI_SIMPLE_ENDPOINT)"
+    )
+    upstream_username: str = _setting(
+        "", _as_str, "user name for a private upstream (HTTP Basic; __token__ when the password is a token)"
+    )
+    upstream_password: str = _setting(
+        "", _as_str, "password or API token for the upstream (sent only to the upstream's host, never logged)"
+    )
+    upstream_timeout: float = _setting(
+        10.0, float, "seconds to wait for the upstream to connect or to send the next bytes"
+    )
+    upstream_ttl: int = _setting(
+        600, _as_duration, "how long an upstream project page is used before it is revalidated (ETag): 600, 10m, 1h"
+    )
+    upstream_retry: int = _setting(
+        30, _as_duration, "after an upstream failure, how long cached pages are served before it is tried again"
+    )
+    upstream_allow: list = _setting(
+        [], _as_list, "glob patterns of project names that may come from upstream (empty: any name)"
+    )
     upstream_deny: list = _setting([], _as_list, "glob patterns of project names that never come from upstream")
-    private_prefixes: list = _setting([], _as_list, "glob patterns of private names (acme-*) that never go upstream, even before their first upload")
-    upstream_min_age: int = _setting(0, _as_duration, "hide upstream files younger than this (7d) so a hijacked release cannot spread at once; 0: off")
-    upstream_stream_size: int = _setting(1024**2, _as_size, "upstream files at least this large stream to the client while being stored; smaller ones are verified first")
+    private_prefixes: list = _setting(
+        [], _as_list, "glob patterns of private names (acme-*) that never go upstream, even before their first upload"
+    )
+    upstream_min_age: int = _setting(
+        0,
+        _as_duration,
+        "hide upstream files younger than this (7d) so a hijacked release cannot spread at once; 0: off",
+    )
+    upstream_stream_size: int = _setting(
+        1024**2,
+        _as_size,
+        "upstream files at least this large stream to the client while being stored; smaller ones are verified first",
+    )
     allow_overwrite: bool = _setting(False, _as_bool, "allow uploading other bytes under an existing filename")
     allow_delete: bool = _setting(True, _as_bool, "allow writers to delete files (admins always may)")
     max_upload_size: int = _setting(100 * 1024**2, _as_size, "largest accepted upload, bytes or 100M/1G; larger is 413")
-    stream_files: bool = _setting(False, _as_bool, "stream downloads through the app instead of redirecting to signed URLs")
-    x_sendfile: str = _setting("", _choice("", "nginx", "apache"), "let a fronting server send files: nginx (X-Accel-Redirect) or apache (X-Sendfile)")
-    x_accel_prefix: str = _setting("/_protected_packages/", _as_str, "internal nginx location that maps to the file storage root")
+    stream_files: bool = _setting(
+        False, _as_bool, "stream downloads through the app instead of redirecting to signed URLs"
+    )
+    x_sendfile: str = _setting(
+        "",
+        _choice("", "nginx", "apache"),
+        "let a fronting server send files: nginx (X-Accel-Redirect) or apache (X-Sendfile)",
+    )
+    x_accel_prefix: str = _setting(
+        "/_protected_packages/", _as_str, "internal nginx location that maps to the file storage root"
+    )
     proxy_fix: int = _setting(0, int, "number of proxies in front whose X-Forwarded-* headers to trust")
     log_level: str = _setting("INFO", _choice("debug", "info", "warning", "error"), "logging level")
     auto_reindex: bool = _setting(True, _as_bool, "rebuild the database from storage at start when it is empty")

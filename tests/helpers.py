@@ -39,11 +39,7 @@ def upload_form(path: Path, data: bytes | None = None, **fields: Any) -> dict[st
     return form
 
 
-def upload(
-    client: Any, path: Path, url: str = "/simple/", auth: dict[str, str] | None = None, **fields: Any
-) -> Any:
+def upload(client: Any, path: Path, url: str = "/simple/", auth: dict[str, str] | None = None, **fields: Any) -> Any:
     """POST a file like twine does."""
     headers = basic() if auth is None else auth
-    return client.post(
-        url, data=upload_form(path, **fields), headers=headers, content_type="multipart/form-data"
-    )
+    return client.post(url, data=upload_form(path, **fields), headers=headers, content_type="multipart/form-data")

@@ -107,8 +107,8 @@ class AuthBackend(ABC):
         return Acl()
 
     def project_acls(self, projects: Iterable[str]) -> dict[str, Acl]:
-        """Grants on many projects at once (listings)."""
-        return {name: self.project_acl(name) for name in projects}
+        """Grants on many projects at once (listings); projects without grants are left out."""
+        return {name: acl for name in projects if (acl := self.project_acl(name))}
 
     @abstractmethod
     def is_admin(self, principal: Principal) -> bool:

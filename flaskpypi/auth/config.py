@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import hmac
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 from ..core.names import canonical
@@ -99,6 +99,9 @@ class ConfigAuth(AuthBackend):
 
     def project_acl(self, project: str) -> Acl:
         return self.acls.get(canonical(project), Acl())
+
+    def project_acls(self, projects: Iterable[str]) -> dict[str, Acl]:
+        return super().project_acls(projects) if self.acls else {}
 
     def list_grants(self, project: str | None = None) -> list[GrantInfo]:
         return grant_rows(self.acls, project)

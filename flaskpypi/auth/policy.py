@@ -70,26 +70,29 @@ class AccessPolicy:
         if principal is not None and self.backend.is_admin(principal):
             return True
         acl = self.backend.project_acl(canonical(project)) if project is not None else Acl()
-        return self._decide(principal, self.identities(principal), permission, acl)
+        return self._decide(principal, self.identities(principal), permission, acl, self.defaults)
 
     def visible(self, principal: Principal | None, projects: list[Named]) -> list[Named]:
         """The projects (tuples starting with the normalised name) the principal may read; one ACL lookup."""
         admin = principal is not None and self.backend.is_admin(principal)
         acls = {} if admin else self.backend.project_acls([p[0] for p in projects])
-        ids = self.identities(principal)
+        ids, defaults = self.identities(principal), self.defaults
+        scoped = principal is not None and principal.via_token and principal.token_projects is not None
+        if not acls and not scoped:  # no grants anywhere: one decision holds for every project
+            return list(projects) if admin or self._decide(principal, ids, READ, Acl(), defaults) else []
         return [
             p for p in projects
             if (principal is None or self._token_allows(principal, READ, p[0]))
-            and (admin or self._decide(principal, ids, READ, acls.get(p[0]) or Acl()))
+            and (admin or self._decide(principal, ids, READ, acls.get(p[0]) or Acl(), defaults))
         ]  # fmt: skip
 
-    def _decide(self, principal: Principal | None, ids: set[str], permission: str, acl: Acl) -> bool:
+    def _decide(self, principal: Principal | None, ids: set[str], permission: str, acl: Acl,
+                defaults: Defaults) -> bool:  # fmt: skip
         if permission == CACHE:
-            if not self._decide(principal, ids, READ, acl):
+            if not self._decide(principal, ids, READ, acl, defaults):
                 return False
-            return bool(ids & set(self.defaults.cache)) or self._decide(principal, ids, WRITE, acl)
+            return bool(ids & set(defaults.cache)) or self._decide(principal, ids, WRITE, acl, defaults)
         if not acl:
-            defaults = self.defaults
             allowed = defaults.write if permission == WRITE else defaults.read + defaults.write
             return bool(ids & set(allowed))
         wanted = {WRITE} if permission == WRITE else {READ, WRITE}

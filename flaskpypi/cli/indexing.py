@@ -16,13 +16,16 @@ from ..index.rebuild import Rebuilder
 def reindex() -> None:
     """Rebuild the metadata database from storage alone (storage is the truth)."""
     runtime = current_app.extensions["flaskpypi"]
+    if "rebuilt_at_start" in runtime.extras:  # the database was empty: starting the app just rebuilt it
+        projects, files = runtime.extras["rebuilt_at_start"]
+        click.echo(f"The database was empty and was rebuilt from {runtime.storage.describe()} as the app started.")
+        click.echo(f"Indexed {projects} projects, {files} files.")
+        return
     click.echo(f"Rebuilding the index from {runtime.storage.describe()} ...")
     listing = runtime.storage.iter_files()
     with (
         start_lock(current_app.instance_path),
-        click.progressbar(
-            listing, label="Reading storage", show_pos=True, file=click.get_text_stream("stderr")
-        ) as bar,
+        click.progressbar(listing, label="Reading storage", show_pos=True, file=click.get_text_stream("stderr")) as bar,
     ):
         projects, files = Rebuilder(db.session, runtime.storage, runtime.policy).rebuild(bar)
     click.echo(f"Indexed {projects} projects, {files} files.")

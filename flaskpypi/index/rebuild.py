@@ -83,18 +83,14 @@ class Rebuilder(IndexService):
         return projects, files
 
     def _index_project(self, keys: ProjectKeys) -> int:
-        records = [
-            r for r in (self._record(keys, name) for name in sorted(set(keys.dists) | keys.sidecars)) if r
-        ]
+        records = [r for r in (self._record(keys, name) for name in sorted(set(keys.dists) | keys.sidecars)) if r]
         state = self._state(keys)
         if not records and state is None:
             return 0
         live = [r for r in records if not r.deleted]
         newest = max(live, key=lambda r: r.upload_time) if live else None
         display = newest.name if newest else (records[0].name if records else keys.name)
-        project = Project(
-            name=keys.name, display_name=display, summary=newest.summary if newest else "", settings={}
-        )
+        project = Project(name=keys.name, display_name=display, summary=newest.summary if newest else "", settings={})
         if state is not None:
             project.status, project.status_reason = state.status, state.status_reason
             project.settings = dict(state.settings)

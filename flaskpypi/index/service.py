@@ -90,16 +90,12 @@ class IndexService:
 
     def project_names(self) -> list[tuple[str, str]]:
         """(canonical, display) of every project with a live file or an explicit state, by name."""
-        rows = self.session.execute(
-            select(Project.name, Project.display_name).order_by(Project.name)
-        ).all()
-        return [(r[0], r[1]) for r in rows]
+        rows = self.session.execute(select(Project.name, Project.display_name).order_by(Project.name))
+        return [tuple(r) for r in rows.tuples()]  # type: ignore[misc]
 
     def live_files(self, project: Project) -> list[File]:
         """A project's downloadable files, oldest version first."""
-        files = self.session.scalars(
-            select(File).where(File.project_id == project.id, File.state == LIVE)
-        ).all()
+        files = self.session.scalars(select(File).where(File.project_id == project.id, File.state == LIVE)).all()
         return sorted(files, key=lambda f: (sort_key(f.version), f.filename))
 
     def file(self, project_name: str, filename: str) -> File | None:

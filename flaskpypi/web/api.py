@@ -30,9 +30,7 @@ def upload() -> Response:
     filename = content.filename
     dist = parse_filename(filename)
     who = require(WRITE, dist.project)
-    result = index().upload(
-        filename, content.stream, request.form.to_dict(flat=False), who.name if who else None
-    )
+    result = index().upload(filename, content.stream, request.form.to_dict(flat=False), who.name if who else None)
     message = "OK" if result.created else f"File {filename} already exists with these bytes; nothing changed."
     return Response(message + "\n", status=200, mimetype="text/plain")
 

@@ -6,10 +6,12 @@ import threading
 from collections import OrderedDict
 from collections.abc import Callable
 from datetime import datetime
+from typing import Any, TypeVar
 
 from flask import Response, current_app, request
 
 SIMPLE_CACHE_CONTROL = "max-age=0, must-revalidate"
+T = TypeVar("T")
 
 
 class PageCache:
@@ -17,21 +19,25 @@ class PageCache:
 
     def __init__(self, size: int = 512) -> None:
         self.size = size
-        self._pages: OrderedDict[tuple, bytes] = OrderedDict()
+        self._pages: OrderedDict[tuple, Any] = OrderedDict()
         self._lock = threading.Lock()
 
     def get(self, key: tuple, render: Callable[[], str]) -> bytes:
         """The cached page, rendering it on a miss."""
+        return self.remember(key, lambda: render().encode())
+
+    def remember(self, key: tuple, compute: Callable[[], T]) -> T:
+        """The cached value for key (a page, or what pages are made from), computing it on a miss."""
         with self._lock:
             if key in self._pages:
                 self._pages.move_to_end(key)
                 return self._pages[key]
-        body = render().encode()
+        value = compute()
         with self._lock:
-            self._pages[key] = body
+            self._pages[key] = value
             while len(self._pages) > self.size:
                 self._pages.popitem(last=False)
-        return body
+        return value
 
 
 def page_cache() -> PageCache:

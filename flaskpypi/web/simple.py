@@ -40,11 +40,11 @@ def root() -> Response:
     """Every project the asker may read (anonymous askers of a private index get a 401 to log in)."""
     svc, fmt, access, who = index(), _format(), runtime().access, principal()
     serial = svc.serial()
-    names = svc.project_names()
     if who is None and not access.can(None, READ):
         raise Unauthorized("Authentication required.")
+    names = page_cache().remember(("names", serial), svc.project_names)
     visible = access.visible(who, names)
-    seen = hashlib.sha256("\n".join(p[0] for p in visible).encode()).hexdigest()[:16]  # grants change it
+    seen = "all" if len(visible) == len(names) else _digest(visible)  # grants change what is seen
     key = ("root", serial, fmt, request.script_root, seen)
     href = url_for("simple.project", project="NAME").replace("NAME", "{name}")
     if fmt == pages.JSON_V1:
@@ -75,6 +75,10 @@ def project(project: str) -> Response:
     return cached_page(
         etag, found.last_update, _mimetype(fmt), lambda: page_cache().get(key, lambda: _render(found, fmt))
     )
+
+
+def _digest(projects: list[tuple[str, str]]) -> str:
+    return hashlib.sha256("\n".join(p[0] for p in projects).encode()).hexdigest()[:16]
 
 
 def project_page(found: Project) -> pages.SimpleProject:

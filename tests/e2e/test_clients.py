@@ -145,9 +145,7 @@ def test_reindex_command_with_hand_dropped_files(live_server, tmp_path: Path) ->
 def raw_post(port: int, headers: dict[str, str], body: bytes, close_write: bool = True) -> str:
     """Send a hand-made request and return the status line (for bodies no client would send)."""
     with socket.create_connection(("127.0.0.1", port), timeout=30) as sock:
-        head = "POST /simple/ HTTP/1.1\r\nHost: 127.0.0.1\r\n" + "".join(
-            f"{k}: {v}\r\n" for k, v in headers.items()
-        )
+        head = "POST /simple/ HTTP/1.1\r\nHost: 127.0.0.1\r\n" + "".join(f"{k}: {v}\r\n" for k, v in headers.items())
         sock.sendall(head.encode() + b"\r\n" + body)
         if close_write:
             sock.shutdown(socket.SHUT_WR)
@@ -176,9 +174,7 @@ def test_lying_content_length(server, tmp_path: Path) -> None:
     assert status.startswith("HTTP/1.1 413"), status
     status = raw_post(server.port, {**headers, "Content-Length": str(len(body) + 5000)}, body)
     assert status.split()[1].startswith("4"), status
-    assert not (server.root / "packages" / "liar").exists() or not any(
-        (server.root / "packages" / "liar").iterdir()
-    )
+    assert not (server.root / "packages" / "liar").exists() or not any((server.root / "packages" / "liar").iterdir())
     assert requests.get(server.index_url + "liar/", timeout=10).status_code == 404
 
 

@@ -90,9 +90,7 @@ def prepare_metadata_for_build_wheel(metadata_directory: str, config_settings: o
     return dist_info.name
 
 
-def build_wheel(
-    wheel_directory: str, config_settings: object = None, metadata_directory: object = None
-) -> str:
+def build_wheel(wheel_directory: str, config_settings: object = None, metadata_directory: object = None) -> str:
     """PEP 517 hook: a py3-none-any wheel of the packages in the current directory."""
     pkg_info = Path("PKG-INFO").read_bytes()
     dist_info = _dist_info(pkg_info)

@@ -189,10 +189,7 @@ class Venv:
 
     def installed(self, *, timeout: float = DEFAULT_TIMEOUT) -> dict[str, str]:
         """The distributions installed in the venv, name -> version (read with importlib.metadata)."""
-        code = (
-            "import importlib.metadata as m, json;"
-            "print(json.dumps({d.name: d.version for d in m.distributions()}))"
-        )
+        code = "import importlib.metadata as m, json;print(json.dumps({d.name: d.version for d in m.distributions()}))"
         return json.loads(check(self.run(code, timeout=timeout)).stdout)
 
     def _seed_pip(self, wheel: Path, timeout: float) -> None:
@@ -292,17 +289,13 @@ def poetry_env(project_dir: Path | str, **extra: str) -> dict[str, str]:
     return clean_env(home, **{**venv_settings, **extra})
 
 
-def poetry(
-    project_dir: Path | str, *args: str, timeout: float = DEFAULT_TIMEOUT
-) -> subprocess.CompletedProcess[str]:
+def poetry(project_dir: Path | str, *args: str, timeout: float = DEFAULT_TIMEOUT) -> subprocess.CompletedProcess[str]:
     """Run `poetry ARGS` non-interactively in project_dir with its isolated config and caches."""
     cmd = [sys.executable, "-m", "poetry", "--no-interaction", "--no-ansi", *args]
     return run(cmd, env=poetry_env(project_dir), cwd=project_dir, timeout=timeout)
 
 
-def poetry_config(
-    project_dir: Path | str, *settings: tuple[str, ...], timeout: float = DEFAULT_TIMEOUT
-) -> None:
+def poetry_config(project_dir: Path | str, *settings: tuple[str, ...], timeout: float = DEFAULT_TIMEOUT) -> None:
     """Apply `poetry config KEY VALUE...` settings in the project's isolated config dir."""
     for setting in settings:
         check(poetry(project_dir, "config", *setting, timeout=timeout))

@@ -42,9 +42,7 @@ def settings_env(settings: dict[str, Any]) -> dict[str, str]:
 class LiveServer:
     """Start, stop and restart `gunicorn flaskpypi:create_app()` with the given settings."""
 
-    def __init__(
-        self, root: Path, settings: dict[str, Any], workers: int = 2, extra_env: dict[str, str] | None = None
-    ):
+    def __init__(self, root: Path, settings: dict[str, Any], workers: int = 2, extra_env: dict[str, str] | None = None):
         self.root = root
         self.instance = root / "instance"
         self.settings = dict(settings)

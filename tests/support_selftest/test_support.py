@@ -259,9 +259,7 @@ def serve_demo(tmp_path: Path, static_index: Serve) -> str:
 
 @pytest.mark.usefixtures("offline")
 @pytest.mark.parametrize("version", ["1.0", "2.0"])
-def test_pip_install_from_index_url_only(
-    tmp_path: Path, static_index: Serve, leaky_config: str, version: str
-) -> None:
+def test_pip_install_from_index_url_only(tmp_path: Path, static_index: Serve, leaky_config: str, version: str) -> None:
     url = serve_demo(tmp_path, static_index)
     venv = Venv.create(tmp_path / "venv", pip=True)
     check(clients.pip_install(venv, url, f"demo=={version}"))
@@ -368,11 +366,7 @@ def test_uv_publish_check_url_skips_files_in_the_index(
 ) -> None:
     files = demo_files(tmp_path)
     url = static_index(files[:1])
-    check(
-        clients.uv_publish(
-            upload_server.url, files, upload_server.username, upload_server.password, check_url=url
-        )
-    )
+    check(clients.uv_publish(upload_server.url, files, upload_server.username, upload_server.password, check_url=url))
     assert_uploaded(upload_server, files[1:])
 
 

@@ -82,9 +82,7 @@ def test_parse_filename(filename: str, project: str, version: str, kind: str, py
     )
 
 
-@pytest.mark.parametrize(
-    "bad", ["demo-1.0.exe", "demo.tar.gz", "demo-1.0-py3.whl", "demo-notaversion.tar.gz", "x.egg"]
-)
+@pytest.mark.parametrize("bad", ["demo-1.0.exe", "demo.tar.gz", "demo-1.0-py3.whl", "demo-notaversion.tar.gz", "x.egg"])
 def test_parse_filename_refuses(bad: str) -> None:
     with pytest.raises(InvalidDistribution):
         parse_filename(bad)
@@ -129,9 +127,7 @@ def test_metadata_that_disagrees_with_the_filename(tmp_path: Path) -> None:
 def test_digests_and_claims() -> None:
     digests = digest_stream(io.BytesIO(b"abc"))
     assert digests.sha256.startswith("ba7816bf") and digests.size == 3
-    check_claimed(
-        digests, {"sha256_digest": digests.sha256.upper(), "md5_digest": "", "blake2_256_digest": None}
-    )
+    check_claimed(digests, {"sha256_digest": digests.sha256.upper(), "md5_digest": "", "blake2_256_digest": None})
     with pytest.raises(DigestMismatch, match="sha256"):
         check_claimed(digests, {"sha256_digest": "0" * 64})
     with pytest.raises(DigestMismatch, match="md5"):
@@ -184,9 +180,7 @@ def test_upload_form_reads_every_clients_quirks() -> None:
 
 def test_form_must_agree_with_the_filename() -> None:
     dist = parse_filename("demo_pkg-1.0-py3-none-any.whl")
-    check_agreement(
-        normalise_form({"name": ["Demo.Pkg"], "version": ["1.0.0"], "filetype": ["bdist_wheel"]}), dist
-    )
+    check_agreement(normalise_form({"name": ["Demo.Pkg"], "version": ["1.0.0"], "filetype": ["bdist_wheel"]}), dist)
     for fields, reason in [
         ({"name": ["other"]}, "name"),
         ({"version": ["1.1"]}, "version"),

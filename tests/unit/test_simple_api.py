@@ -30,9 +30,7 @@ def demo(client, tmp_path: Path) -> dict[str, Path]:
 
 
 def project(client, accept: str | None = None, headers: dict[str, str] | None = None):
-    return client.get(
-        "/simple/demo-pkg/", headers={**({"Accept": accept} if accept else {}), **(headers or {})}
-    )
+    return client.get("/simple/demo-pkg/", headers={**({"Accept": accept} if accept else {}), **(headers or {})})
 
 
 def test_root_lists_projects_in_html_and_json(client, demo) -> None:
@@ -103,9 +101,7 @@ def test_core_metadata_file_is_byte_for_byte(client, demo) -> None:
 
 def test_yank_shows_in_html_and_json(client, demo) -> None:
     name = demo["wheel11"].name
-    r = client.post(
-        "/api/projects/demo-pkg/yank", json={"filename": name, "reason": "broken <build>"}, headers=basic()
-    )
+    r = client.post("/api/projects/demo-pkg/yank", json={"filename": name, "reason": "broken <build>"}, headers=basic())
     assert r.status_code == 200
     anchor = re.search(rf"<a [^>]*>{re.escape(name)}</a>", project(client).text).group(0)
     assert 'data-yanked="broken &lt;build&gt;"' in anchor
@@ -120,9 +116,7 @@ def test_yank_shows_in_html_and_json(client, demo) -> None:
 
 
 def test_project_status(client, demo, tmp_path: Path) -> None:
-    r = client.put(
-        "/api/projects/demo-pkg/status", json={"status": "archived", "reason": "moved"}, headers=basic()
-    )
+    r = client.put("/api/projects/demo-pkg/status", json={"status": "archived", "reason": "moved"}, headers=basic())
     assert r.status_code == 200
     text = project(client).text
     assert '<meta name="pypi:project-status" content="archived">' in text
@@ -147,9 +141,7 @@ def test_etag_last_modified_and_304(client, demo) -> None:
     etag, modified = first.headers["ETag"], first.headers["Last-Modified"]
     assert project(client, headers={"If-None-Match": etag}).status_code == 304
     assert project(client, headers={"If-Modified-Since": modified}).status_code == 304
-    assert (
-        project(client, JSON, headers={"If-None-Match": etag}).status_code == 200
-    )  # other format, other ETag
+    assert project(client, JSON, headers={"If-None-Match": etag}).status_code == 200  # other format, other ETag
     client.post("/api/projects/demo-pkg/yank", json={"version": "1.0"}, headers=basic())
     assert project(client, headers={"If-None-Match": etag}).status_code == 200
     root = client.get("/simple/")

@@ -42,9 +42,7 @@ def test_reupload_same_bytes_is_a_noop_and_other_bytes_are_refused(client, tmp_p
     other = make_wheel(tmp_path / "b", "demo", "1.0", salt="other bytes")
     refused = upload(client, other)
     assert refused.status_code == 400
-    assert refused.status.startswith(
-        "400 File already exists ('demo-1.0-py3-none-any.whl', with blake2_256 hash"
-    )
+    assert refused.status.startswith("400 File already exists ('demo-1.0-py3-none-any.whl', with blake2_256 hash")
     assert refused.text.startswith("File already exists")
     assert stored(tmp_path) == before
     assert client.get(f"/packages/demo/{wheel.name}").data == wheel.read_bytes()
@@ -198,9 +196,7 @@ def test_size_limit(tmp_path: Path, monkeypatch, settings) -> None:
 
     monkeypatch.setenv("FLASKPYPI_INSTANCE_PATH", str(tmp_path / "instance"))
     client = create_app({**settings, "max_upload_size": "2K"}).test_client()
-    big = make_wheel(
-        tmp_path / "d", "demo", "1.0", extra_files={"demo/blob.bin": random.Random(1).randbytes(8192)}
-    )
+    big = make_wheel(tmp_path / "d", "demo", "1.0", extra_files={"demo/blob.bin": random.Random(1).randbytes(8192)})
     response = upload(client, big)
     assert response.status_code == 413 and "limit" in response.status
     assert stored(tmp_path) == []

@@ -8,7 +8,6 @@ import flaskpypi.auth.models  # noqa: F401  (registers the access-control tables
 from flaskpypi.index.models import Base
 
 connection = context.config.attributes["connection"]
-context.configure(connection=connection, target_metadata=Base.metadata, render_as_batch=True,
-                  compare_type=True)
+context.configure(connection=connection, target_metadata=Base.metadata, render_as_batch=True, compare_type=True)
 with context.begin_transaction():
     context.run_migrations()
