@@ -91,7 +91,7 @@ class IndexService:
     def project_names(self) -> list[tuple[str, str]]:
         """(canonical, display) of every project with a live file or an explicit state, by name."""
         rows = self.session.execute(select(Project.name, Project.display_name).order_by(Project.name))
-        return [tuple(r) for r in rows.tuples()]  # type: ignore[misc]
+        return [tuple(r) for r in rows]  # type: ignore[misc]
 
     def live_files(self, project: Project) -> list[File]:
         """A project's downloadable files, oldest version first."""
