@@ -38,8 +38,11 @@ format: setup-test
 	$(BIN)/ruff format flaskpypi plugins tests bench
 	$(BIN)/ruff check --fix flaskpypi plugins tests bench
 
-bench: setup  ## benchmarks side by side with pypiserver and devpi-server
+bench: setup-test  ## benchmarks side by side with pypiserver and devpi-server, then the warm cached install
+	@command -v wrk >/dev/null || { [ "$$(id -u)" = 0 ] && apt-get install -y -qq wrk >/dev/null; } \
+	  || echo "note: no wrk, so bench/run.py uses its Python load generator"
 	$(BIN)/python bench/run.py $(BENCH_ARGS)
+	$(BIN)/python bench/cached_install.py
 
 clean:
 	rm -rf $(VENV) .cache node_modules build *.egg-info

@@ -52,6 +52,11 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
         _sqlite_pragmas()
         _prepare_database(app, settings)
     log.info("Config: %s", config_file or "built-in defaults and environment")
+    if settings.auth_backend == "config" and not (settings.admin_user or settings.users):
+        log.warning(
+            "No user is configured, so nobody can upload: run `flaskpypi make-config`, "
+            "or set FLASKPYPI_ADMIN_USER and FLASKPYPI_ADMIN_PASSWORD"
+        )
     return app
 
 
