@@ -101,7 +101,7 @@ def _register_web(app: Flask) -> None:
     from .web.errors import register_error_handlers
     from .web.session import session_principal
 
-    app.extensions["flaskpypi"].extras["session_principal"] = session_principal
+    app.extensions["flaskpypi"].session_principal = session_principal
 
     for module in (simple, files, api, ui, fallback):
         app.register_blueprint(module.bp)
@@ -137,7 +137,7 @@ def _prepare_database(app: Flask, settings: Settings) -> None:
         upgrade(db.engine)
         if settings.auto_reindex and IndexService(db.session, runtime.storage).is_empty():
             log.info("The index is empty. Rebuilding from storage %s ...", runtime.storage.describe())
-            runtime.extras["rebuilt_at_start"] = Rebuilder(db.session, runtime.storage, runtime.policy).rebuild()
+            runtime.rebuilt_at_start = Rebuilder(db.session, runtime.storage, runtime.policy).rebuild()
         projects, files = IndexService(db.session, runtime.storage).counts()
         db.session.remove()
     log.info("Serving %d projects, %d files from %s", projects, files, runtime.storage.describe())

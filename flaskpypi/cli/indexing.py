@@ -16,8 +16,8 @@ from ..index.rebuild import Rebuilder
 def reindex() -> None:
     """Rebuild the metadata database from storage alone (storage is the truth)."""
     runtime = current_app.extensions["flaskpypi"]
-    if "rebuilt_at_start" in runtime.extras:  # the database was empty: starting the app just rebuilt it
-        projects, files = runtime.extras["rebuilt_at_start"]
+    if runtime.rebuilt_at_start is not None:  # the database was empty: starting the app just rebuilt it
+        projects, files = runtime.rebuilt_at_start
         click.echo(f"The database was empty and was rebuilt from {runtime.storage.describe()} as the app started.")
         click.echo(f"Indexed {projects} projects, {files} files.")
         return

@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from flask import Flask, g, has_app_context, has_request_context, request
+from flask import Flask, g, has_app_context, has_request_context
 from sqlalchemy.exc import SQLAlchemyError
 
 from ..auth import defaults as defaults_store
@@ -16,14 +16,9 @@ from ..auth.policy import Defaults
 from ..auth.ratelimit import Limits, RateLimiter
 from ..extensions import csrf, db, login_manager
 from ..index import signals
-from .context import Runtime, principal, runtime
+from .context import Runtime, client_address, principal, runtime
 
 log = logging.getLogger(__name__)
-
-
-def client_address() -> str:
-    """The asker's address (ProxyFix, when configured, has already applied X-Forwarded-For)."""
-    return request.remote_addr or "unknown"
 
 
 def actor() -> Actor:
@@ -49,8 +44,7 @@ def init_access(app: Flask) -> None:
     limits = Limits(settings.login_window, settings.login_limit_user, settings.login_limit_address,
                     settings.login_limit_user_total)  # fmt: skip
     authenticator = Authenticator(rt.access.backend, lambda: db.session, RateLimiter(lambda: db.engine, limits))
-    rt.extras["authenticator"] = authenticator
-    rt.extras["authenticate"] = lambda username, secret: authenticator.authenticate(username, secret, client_address())
+    rt.authenticator = authenticator
     rt.access.defaults_source = lambda: _current_defaults(rt.access.configured)
     login_manager.login_view = "account.login"
     app.register_blueprint(auth_views.bp)

@@ -15,8 +15,7 @@ from ..auth.admin import AccessAdmin
 from ..auth.audit import Actor
 from ..core.errors import Refusal, TooManyRequests
 from ..extensions import db
-from .access import client_address
-from .context import runtime
+from .context import client_address, runtime
 from .session import SessionUser
 
 bp = Blueprint("account", __name__, url_prefix="/account")
@@ -60,7 +59,7 @@ def login() -> Response | str:
         try:
             found = None
             if username != TOKEN_USER:
-                authenticator = runtime().extras["authenticator"]
+                authenticator = runtime().authenticator
                 found = authenticator.authenticate(username, form.password.data or "", client_address())
         except TooManyRequests as exc:
             error, status, headers = exc.message, 429, {"Retry-After": str(exc.retry_after)}

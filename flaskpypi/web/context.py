@@ -4,30 +4,35 @@ from __future__ import annotations
 
 import base64
 import binascii
-from dataclasses import dataclass, field
-from typing import Any
+from collections.abc import Callable
+from dataclasses import dataclass
 
 from flask import current_app, g, request
 
 from ..auth import READ, Principal
+from ..auth.login import Authenticator
 from ..auth.policy import AccessPolicy
 from ..core.errors import Forbidden, NotFound, Unauthorized
 from ..extensions import db
-from ..index.service import IndexService, Policy
+from ..index.service import Policy
 from ..index.uploads import Uploader
 from ..settings import Settings
 from ..storage import Storage
+from ..upstream.service import Upstream
 
 
 @dataclass
 class Runtime:
-    """What create_app builds once: settings and the plugins they chose."""
+    """What create_app builds once: settings, the plugins they chose, and the services built on them."""
 
     settings: Settings
     storage: Storage
     access: AccessPolicy
     policy: Policy
-    extras: dict[str, Any] = field(default_factory=dict)
+    authenticator: Authenticator | None = None  # throttled credential checks (web.access)
+    session_principal: Callable[[], Principal | None] | None = None  # the UI's logged-in user
+    upstream: Upstream | None = None  # built on first use (web.fallback)
+    rebuilt_at_start: tuple[int, int] | None = None  # (projects, files) when start-up rebuilt the index
 
 
 def runtime() -> Runtime:
@@ -43,9 +48,9 @@ def index() -> Uploader:
     return g.index
 
 
-def index_service() -> IndexService:
-    """The index service, typed as the read/change interface."""
-    return index()
+def client_address() -> str:
+    """The asker's address (ProxyFix, when configured, has already applied X-Forwarded-For)."""
+    return request.remote_addr or "unknown"
 
 
 def basic_credentials() -> tuple[str, str] | None:
@@ -71,12 +76,15 @@ def principal() -> Principal | None:
     found: Principal | None = None
     creds = basic_credentials()
     if creds is not None:
-        authenticate = runtime().extras.get("authenticate") or runtime().access.backend.authenticate
-        found = authenticate(*creds)
+        rt = runtime()
+        if rt.authenticator is not None:
+            found = rt.authenticator.authenticate(*creds, client_address())
+        else:
+            found = rt.access.backend.authenticate(*creds)
         if found is None:
             raise Unauthorized("Invalid or non-existent authentication information.")
     else:
-        session_principal = runtime().extras.get("session_principal")
+        session_principal = runtime().session_principal
         found = session_principal() if session_principal else None
     g.principal = found
     return found

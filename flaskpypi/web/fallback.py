@@ -44,11 +44,10 @@ LocalPage = Callable[[Project], pages.SimpleProject]
 def upstream() -> Upstream:
     """The app's upstream service (built on first use; its state lives in the instance folder)."""
     rt = runtime()
-    found = rt.extras.get("upstream")
-    if found is None:
+    if rt.upstream is None:
         config = UpstreamConfig.from_settings(rt.settings, current_app.instance_path)
-        found = rt.extras["upstream"] = Upstream(config, rt.storage)
-    return found
+        rt.upstream = Upstream(config, rt.storage)
+    return rt.upstream
 
 
 def cache_index() -> CacheIndex:

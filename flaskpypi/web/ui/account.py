@@ -11,8 +11,8 @@ from ...auth.tokens import TokenStore
 from ...core.errors import BadRequest, Conflict, Forbidden
 from ...core.records import utcnow
 from ...extensions import db
-from ..access import access_admin, client_address
-from ..context import runtime
+from ..access import access_admin
+from ..context import client_address, runtime
 from . import bp
 from .common import done, logged_in, paginate
 
@@ -42,7 +42,7 @@ def change_password() -> Response:
     admin = access_admin()
     if admin.store.get_user(who.name) is None:
         raise Conflict(f"The account {who.name!r} is defined in the configuration file; change its password there.")
-    authenticator = runtime().extras["authenticator"]
+    authenticator = runtime().authenticator
     if authenticator.authenticate(who.name, form.get("current", ""), client_address()) is None:
         raise BadRequest("The current password is wrong.")
     if form.get("new", "") != form.get("confirm", ""):
