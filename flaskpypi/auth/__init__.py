@@ -114,6 +114,10 @@ class AuthBackend(ABC):
     def is_admin(self, principal: Principal) -> bool:
         """Whether the principal administers the index."""
 
+    def credential_stamp(self, username: str) -> str:
+        """A fingerprint of the user's current password: browser sessions made before it changed end."""
+        return ""
+
     def user_exists(self, username: str) -> bool:
         """Whether an active user of that name is known (sessions and tokens of others end)."""
         return False

@@ -9,7 +9,7 @@ from typing import Any
 from ..core.names import canonical
 from ..settings import SettingsError
 from . import GROUP, PERMISSIONS, USER, Acl, AuthBackend, GrantInfo, Principal, parse_subject
-from .passwords import VerifiedCache, burn_time
+from .passwords import VerifiedCache, burn_time, fingerprint
 
 GROUP_PREFIX = "group:"
 BAD_GRANTS = "Malformed setting 'grants'"
@@ -93,6 +93,11 @@ class ConfigAuth(AuthBackend):
 
     def is_admin(self, principal: Principal) -> bool:
         return self.admins.is_admin(principal.name, self.groups(principal))
+
+    def credential_stamp(self, username: str) -> str:
+        if username in self.users:
+            return fingerprint(self.users[username])
+        return fingerprint(self.settings.admin_password_hash or self.settings.admin_password)
 
     def user_exists(self, username: str) -> bool:
         return username in self.users or (bool(self.admins.user) and username == self.admins.user)

@@ -62,6 +62,11 @@ class VerifiedCache:
         return True
 
 
+def fingerprint(stored: str) -> str:
+    """A short, one-way stamp of a stored password (hash) that changes when the password does."""
+    return hashlib.sha256(("flaskpypi-session:" + stored).encode()).hexdigest()[:16] if stored else ""
+
+
 def burn_time(password: str) -> None:
     """Spend the time of one verification (for unknown users: no timing tells who exists)."""
     verify_password(None, password)

@@ -26,7 +26,7 @@ from . import (
 )
 from .config import ConfigAdmins
 from .models import ACTIVE, PENDING, Grant, Group, User
-from .passwords import VerifiedCache, burn_time, check_strength, hash_password
+from .passwords import VerifiedCache, burn_time, check_strength, fingerprint, hash_password
 
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._@+-]{0,99}$")
 
@@ -127,6 +127,10 @@ class SqlAuth(UserStore):
         self.session.add(user)
         self.session.commit()
         return _user_info(user)
+
+    def credential_stamp(self, username: str) -> str:
+        user = self._user(username)
+        return fingerprint(user.password_hash) if user is not None else ""
 
     def set_password(self, name: str, password: str) -> None:
         self._require_user(name).password_hash = _password(password)

@@ -65,7 +65,7 @@ def login() -> Response | str:
             error, status, headers = exc.message, 429, {"Retry-After": str(exc.retry_after)}
         else:
             if found is not None:
-                login_user(SessionUser(found.name))
+                login_user(SessionUser.current(found.name))
                 return redirect(_safe_next(form.next.data))
             error, status = "Wrong user name or password (or the account awaits approval).", 401
     elif request.method == "POST":

@@ -272,6 +272,20 @@ def test_users_manage_their_tokens_and_password(client) -> None:
     assert client.get("/api/me", headers=basic(*alice)).status_code == 401
 
 
+def test_a_password_change_ends_the_users_other_sessions(app, client) -> None:
+    bob = add_user(client, "bob")
+    login(client, *bob)
+    other = app.test_client()  # bob's second browser
+    login(other, *bob)
+    assert other.get("/api/me").get_json()["name"] == "bob"
+    changed = send(client, "/account/password", {"current": bob[1], "new": "bob-new-secret", "confirm": "bob-new-secret"})
+    assert "password was changed" in text(changed)
+    assert client.get("/api/me").get_json()["name"] == "bob"  # the session that changed it goes on
+    assert other.get("/api/me").status_code == 401  # every other one ends
+    login(other, "bob", "bob-new-secret")
+    assert other.get("/api/me").get_json()["name"] == "bob"
+
+
 def test_the_listing_pages_through_many_projects(app) -> None:
     with app.app_context():
         for i in range(12):
