@@ -278,7 +278,9 @@ def test_a_password_change_ends_the_users_other_sessions(app, client) -> None:
     other = app.test_client()  # bob's second browser
     login(other, *bob)
     assert other.get("/api/me").get_json()["name"] == "bob"
-    changed = send(client, "/account/password", {"current": bob[1], "new": "bob-new-secret", "confirm": "bob-new-secret"})
+    changed = send(
+        client, "/account/password", {"current": bob[1], "new": "bob-new-secret", "confirm": "bob-new-secret"}
+    )
     assert "password was changed" in text(changed)
     assert client.get("/api/me").get_json()["name"] == "bob"  # the session that changed it goes on
     assert other.get("/api/me").status_code == 401  # every other one ends
