@@ -306,6 +306,23 @@ def _toml_str(value: str) -> str:
     return json.dumps(value)
 
 
+def write_pep621_project(
+    project_dir: Path | str, name: str, version: str, tail: str, *, summary: str, requires_python: str = ">=3.8"
+) -> Path:
+    """A PEP 621 project with one module (`__version__`), a README, and `tail` (tool and build tables)."""
+    root = Path(project_dir)
+    module = import_name(name)
+    (root / module).mkdir(parents=True, exist_ok=True)
+    (root / module / "__init__.py").write_text(f'"""{summary}"""\n\n__version__ = "{version}"\n')
+    (root / "README.md").write_text(f"# {name}\n\n{summary}\n")
+    (root / "pyproject.toml").write_text(
+        "[project]\n"
+        f"name = {_toml_str(name)}\nversion = {_toml_str(version)}\ndescription = {_toml_str(summary)}\n"
+        f'requires-python = {_toml_str(requires_python)}\ndependencies = []\nreadme = "README.md"\n\n{tail}'
+    )
+    return root
+
+
 def make_poetry_project(
     project_dir: Path | str,
     name: str,
@@ -320,18 +337,11 @@ def make_poetry_project(
 
     The wheel and sdist land in project_dir/dist; poetry builds with its own poetry-core in-process.
     """
-    root = Path(project_dir)
-    module = import_name(name)
-    (root / module).mkdir(parents=True, exist_ok=True)
-    (root / module / "__init__.py").write_text(f'__version__ = "{version}"\n')
-    (root / "README.md").write_text(f"# {name}\n\n{summary}\n")
-    (root / "pyproject.toml").write_text(
-        "[project]\n"
-        f"name = {_toml_str(name)}\nversion = {_toml_str(version)}\ndescription = {_toml_str(summary)}\n"
-        f'requires-python = {_toml_str(requires_python)}\ndependencies = []\nreadme = "README.md"\n\n'
-        f"[tool.poetry]\npackages = [{{ include = {_toml_str(module)} }}]\n\n"
+    tail = (
+        f"[tool.poetry]\npackages = [{{ include = {_toml_str(import_name(name))} }}]\n\n"
         '[build-system]\nrequires = ["poetry-core>=2.0"]\nbuild-backend = "poetry.core.masonry.api"\n'
     )
+    root = write_pep621_project(project_dir, name, version, tail, summary=summary, requires_python=requires_python)
     if build:
         check(poetry(root, "build", timeout=timeout))
     return root

@@ -7,8 +7,8 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from subprocess import CompletedProcess
 
-from .clients import DEFAULT_TIMEOUT, _toml_str, check, clean_env, run
-from .dists import DEFAULT_SUMMARY, SDIST_MTIME, import_name
+from .clients import DEFAULT_TIMEOUT, _toml_str, check, clean_env, run, write_pep621_project
+from .dists import DEFAULT_SUMMARY, SDIST_MTIME
 
 # The build backend each client's projects use: (requirement, build-backend object).
 BACKENDS = {
@@ -34,18 +34,8 @@ def make_backend_project(
 ) -> Path:
     """Write a minimal PEP 621 project with one module, built by the backend of client `backend`."""
     requirement, build_backend = BACKENDS[backend]
-    root = Path(project_dir)
-    module = import_name(name)
-    (root / module).mkdir(parents=True, exist_ok=True)
-    (root / module / "__init__.py").write_text(f'"""{summary}"""\n\n__version__ = "{version}"\n')
-    (root / "README.md").write_text(f"# {name}\n\n{summary}\n")
-    (root / "pyproject.toml").write_text(
-        "[project]\n"
-        f"name = {_toml_str(name)}\nversion = {_toml_str(version)}\ndescription = {_toml_str(summary)}\n"
-        'requires-python = ">=3.8"\ndependencies = []\nreadme = "README.md"\n\n'
-        f"[build-system]\nrequires = [{_toml_str(requirement)}]\nbuild-backend = {_toml_str(build_backend)}\n"
-    )
-    return root
+    tail = f"[build-system]\nrequires = [{_toml_str(requirement)}]\nbuild-backend = {_toml_str(build_backend)}\n"
+    return write_pep621_project(project_dir, name, version, tail, summary=summary)
 
 
 def build_offline(project_dir: Path | str, *, timeout: float = DEFAULT_TIMEOUT) -> list[Path]:
