@@ -8,27 +8,21 @@ ones, downloaded once by pip from the registry into bench/.data/cached-install/w
 from __future__ import annotations
 
 import argparse
-import hashlib
-import html
 import platform
 import statistics
 import subprocess
 import sys
-import threading
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
-from functools import partial
-from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 BENCH = Path(__file__).resolve().parent
 sys.path.insert(0, str(BENCH.parent))
 
-from packaging.utils import canonicalize_name, parse_wheel_filename  # noqa: E402
+from packaging.utils import parse_wheel_filename  # noqa: E402
 
 from tests.support.clients import Venv, check, clean_env, pip_install  # noqa: E402
 from tests.support.server import LiveServer  # noqa: E402
+from tests.support.static_index import serve_directory, write_simple_index  # noqa: E402
 
 DATA = BENCH / ".data" / "cached-install"
 # Resolves to 30 wheels (with their dependencies) on CPython 3.11 / Linux.
@@ -51,47 +45,6 @@ def download(dest: Path) -> list[Path]:
     return sorted(dest.glob("*.whl"))
 
 
-def static_index(root: Path, wheels: list[Path]) -> Path:
-    """A PEP 503 index as plain files: root/simple/<project>/index.html linking to root/files/."""
-    (root / "files").mkdir(parents=True, exist_ok=True)
-    projects: dict[str, list[Path]] = {}
-    for wheel in wheels:
-        target = root / "files" / wheel.name
-        if not target.exists():
-            target.write_bytes(wheel.read_bytes())
-        projects.setdefault(canonicalize_name(parse_wheel_filename(wheel.name)[0]), []).append(target)
-    for project, files in projects.items():
-        links = "".join(
-            f'<a href="../../files/{html.escape(f.name)}#sha256={hashlib.sha256(f.read_bytes()).hexdigest()}">'
-            f"{html.escape(f.name)}</a><br>\n"
-            for f in files
-        )
-        folder = root / "simple" / project
-        folder.mkdir(parents=True, exist_ok=True)
-        (folder / "index.html").write_text(f"<!DOCTYPE html><html><body>\n{links}</body></html>\n")
-    index = "".join(f'<a href="{p}/">{p}</a><br>\n' for p in sorted(projects))
-    (root / "simple" / "index.html").write_text(f"<!DOCTYPE html><html><body>\n{index}</body></html>\n")
-    return root / "simple"
-
-
-class _Quiet(SimpleHTTPRequestHandler):
-    def log_message(self, format: str, *args: object) -> None:
-        """Stay quiet."""
-
-
-@contextmanager
-def serve(root: Path) -> Iterator[str]:
-    """Serve a directory over HTTP on loopback (the upstream of the cold install)."""
-    server = ThreadingHTTPServer(("127.0.0.1", 0), partial(_Quiet, directory=str(root)))
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}/simple/"
-    finally:
-        server.shutdown()
-        server.server_close()
-
-
 def timed_install(venv_dir: Path, index_url: str, pins: list[str]) -> float:
     """Seconds pip takes to install the pinned set into a fresh venv (the venv is made before the clock)."""
     venv = Venv.create(venv_dir, pip=True)
@@ -107,14 +60,15 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     wheels = download(DATA / "wheels")
     pins = [f"{parse_wheel_filename(w.name)[0]}=={parse_wheel_filename(w.name)[1]}" for w in wheels]
-    floor_url = static_index(DATA / "static", wheels).as_uri() + "/"
+    floor_url = (write_simple_index(DATA / "static", wheels) / "simple").as_uri() + "/"
     runs = DATA / "runs"
     subprocess.run(["rm", "-rf", str(runs)], check=True)
     settings = {"storage_url": (runs / "server" / "packages").as_uri(),
                 "database_url": f"sqlite:///{runs / 'server' / 'index.sqlite'}", "secret_key": "bench",
                 "fallback": "cache", "cache_update": "everyone", "upstream_ttl": "1d"}  # fmt: skip
     (runs / "server").mkdir(parents=True)
-    with serve(DATA / "static") as upstream_url:
+    with serve_directory(DATA / "static") as base:
+        upstream_url = base + "simple/"
         server = LiveServer(runs / "server", {**settings, "upstream_url": upstream_url}).start()
         try:
             cold = timed_install(runs / "cold", server.index_url, pins)
@@ -124,7 +78,8 @@ def main(argv: list[str] | None = None) -> int:
             raise
     try:  # the upstream is gone from here on: every page and file must come from the cache
         floor, http, index = [], [], []
-        with serve(DATA / "static") as http_url:
+        with serve_directory(DATA / "static") as base:
+            http_url = base + "simple/"
             for n in range(args.rounds):
                 floor.append(timed_install(runs / f"floor{n}", floor_url, pins))
                 http.append(timed_install(runs / f"http{n}", http_url, pins))

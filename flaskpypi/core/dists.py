@@ -54,6 +54,11 @@ def parse_filename(filename: str) -> DistName:
     )
 
 
+def content_type(filename: str) -> str:
+    """The media type a distribution file is stored and served with."""
+    return "application/zip" if filename.endswith((".whl", ".zip")) else "application/gzip"
+
+
 @dataclass
 class CoreMetadata:
     """A distribution's core metadata: the raw bytes (served as the PEP 658 file) and the fields we index."""

@@ -17,15 +17,13 @@ from ..core.origins import CACHE as CACHE_ORIGIN
 from ..core.origins import CACHE_INFO
 from ..core.records import (
     METADATA_SUFFIX,
-    PROJECT_FILE,
     PROVENANCE_SUFFIX,
     SIDECAR_SUFFIX,
     FileRecord,
-    ProjectState,
     parse_iso,
 )
 from .models import DELETED, LIVE, File, Project
-from .service import JSON_META, IndexService
+from .service import IndexService
 
 log = logging.getLogger(__name__)
 
@@ -65,7 +63,7 @@ class CacheIndex(IndexService):
     def add_cached(self, record: FileRecord) -> None:
         """Index a file the upstream fetcher stored (sidecar and all); a concurrent registration wins quietly."""
         self.session.rollback()
-        project = self._cached_project(record)
+        project = self.ensure_project(record)
         if self.session.scalar(select(File.id).where(File.filename == record.filename)) is not None:
             return
         row = File(project=project, filename=record.filename)
@@ -77,19 +75,6 @@ class CacheIndex(IndexService):
             self.session.commit()
         except IntegrityError:
             self.session.rollback()
-
-    def _cached_project(self, record: FileRecord) -> Project:
-        project = self.project(record.project)
-        if project is not None:
-            return project
-        project = Project(name=record.project, display_name=record.name, summary=record.summary, settings={})
-        self.session.add(project)
-        try:
-            self.session.commit()
-        except IntegrityError:  # created by a concurrent fetch or upload
-            self.session.rollback()
-            project = self.require_project(record.project)
-        return project
 
     # -- pruning -------------------------------------------------------------------------------
 
@@ -143,8 +128,7 @@ class CacheIndex(IndexService):
             else:
                 settings[key] = value
         project.settings = settings
-        state = ProjectState(status=project.status, status_reason=project.status_reason, settings=settings)
-        self.storage.put_bytes(f"{project.name}/{PROJECT_FILE}", state.to_json(), JSON_META)
+        self.write_state(project)
         self.bump(project)
         self.session.commit()
         return project

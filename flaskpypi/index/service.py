@@ -7,6 +7,7 @@ from dataclasses import dataclass
 
 from packaging.version import InvalidVersion, Version
 from sqlalchemy import func, select, update
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, selectinload
 
 from ..core.errors import Conflict, NotFound
@@ -17,6 +18,7 @@ from ..core.records import (
     PROJECT_STATUSES,
     PROVENANCE_SUFFIX,
     SIDECAR_SUFFIX,
+    FileRecord,
     ProjectState,
     utcnow,
 )
@@ -178,14 +180,33 @@ class IndexService:
             raise NotFound(f"No {what} in project {project.display_name!r}.")
         return files
 
+    def ensure_project(self, record: FileRecord) -> Project:
+        """The project of a file's record, created with its first file (a concurrent creation wins quietly)."""
+        project = self.project(record.project)
+        if project is not None:
+            return project
+        project = Project(name=record.project, display_name=record.name, summary=record.summary, settings={})
+        self.session.add(project)
+        try:
+            self.session.flush()
+        except IntegrityError:
+            self.session.rollback()
+            project = self.require_project(record.project)
+        return project
+
+    def write_state(self, project: Project) -> None:
+        """Store the project's status and settings in storage (the truth), before the database commit."""
+        state = ProjectState(status=project.status, status_reason=project.status_reason,
+                             settings=dict(project.settings or {}))  # fmt: skip
+        self.storage.put_bytes(f"{project.name}/{PROJECT_FILE}", state.to_json(), JSON_META)
+
     def set_status(self, project_name: str, status: str, reason: str = "") -> Project:
         """Set a project's PEP 792 status, stored in storage first."""
         if status not in PROJECT_STATUSES:
             raise Conflict(f"Unknown project status {status!r}; use one of {', '.join(PROJECT_STATUSES)}.")
         project = self.require_project(project_name)
         project.status, project.status_reason = status, reason
-        state = ProjectState(status=status, status_reason=reason, settings=dict(project.settings or {}))
-        self.storage.put_bytes(f"{project.name}/{PROJECT_FILE}", state.to_json(), JSON_META)
+        self.write_state(project)
         self.bump(project)
         self.session.commit()
         signals.project_status_changed.send(self, project=project.name, status=status, reason=reason)

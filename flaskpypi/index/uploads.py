@@ -11,7 +11,7 @@ from typing import BinaryIO
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
-from ..core.dists import DistName, parse_filename, read_core_metadata
+from ..core.dists import DistName, content_type, parse_filename, read_core_metadata
 from ..core.errors import Conflict, FileExists, InvalidDistribution, TooLarge
 from ..core.hashes import Digests, check_claimed, digest_stream, sha256_bytes
 from ..core.records import METADATA_SUFFIX, PROVENANCE_SUFFIX, SIDECAR_SUFFIX, FileRecord
@@ -110,16 +110,7 @@ class Uploader(IndexService):
         )
 
     def _project_for(self, record: FileRecord) -> Project:
-        project = self.project(record.project)
-        if project is None:
-            project = Project(name=record.project, display_name=record.name, summary=record.summary,
-                              settings={})  # fmt: skip
-            self.session.add(project)
-            try:
-                self.session.flush()
-            except IntegrityError:  # created by a concurrent first upload
-                self.session.rollback()
-                project = self.require_project(record.project)
+        project = self.ensure_project(record)
         if project.status in ("archived", "quarantined"):
             raise Conflict(f"Project {project.display_name!r} is {project.status}: uploads are closed (PEP 792).")
         return project
@@ -152,14 +143,10 @@ class Uploader(IndexService):
     def _store(self, record: FileRecord, stream: BinaryIO, metadata: bytes | None, provenance: bytes | None) -> None:
         """Write the file, then its metadata files, then the sidecar that makes it part of the index."""
         stream.seek(0)
-        self.storage.put(record.key, stream, FileMeta(content_type=_content_type(record), sha256=record.sha256))
+        self.storage.put(record.key, stream, FileMeta(content_type=content_type(record.filename), sha256=record.sha256))
         if metadata is not None:
             self.storage.put(record.key + METADATA_SUFFIX, io.BytesIO(metadata), TEXT_META)
         if provenance is not None:
             record.provenance_sha256 = sha256_bytes(provenance)
             self.storage.put(record.key + PROVENANCE_SUFFIX, io.BytesIO(provenance), FileMeta("application/json"))
         self.storage.put_bytes(record.key + SIDECAR_SUFFIX, record.to_json(), FileMeta("application/json"))
-
-
-def _content_type(record: FileRecord) -> str:
-    return "application/zip" if record.filename.endswith((".whl", ".zip")) else "application/gzip"

@@ -12,7 +12,7 @@ from typing import BinaryIO
 
 import requests
 
-from ..core.dists import CoreMetadata, parse_filename, read_core_metadata
+from ..core.dists import CoreMetadata, content_type, parse_filename, read_core_metadata
 from ..core.errors import InvalidDistribution, NotFound, UpstreamError
 from ..core.hashes import CHUNK, Digests, digest_stream, sha256_bytes
 from ..core.origins import CACHE as CACHE_ORIGIN
@@ -171,7 +171,7 @@ class FileCache:
                     written.append(record.key + suffix)
                     self.storage.put(record.key + suffix, io.BytesIO(data), meta)
             written.append(record.key)
-            self.storage.put(record.key, stream, FileMeta(_content_type(record.filename), record.sha256))
+            self.storage.put(record.key, stream, FileMeta(content_type(record.filename), record.sha256))
         except BaseException:
             for key in written:
                 self.storage.delete(key)
@@ -214,7 +214,3 @@ class FileCache:
             log.warning("Refusing the metadata of %s from %s: wrong sha256", file.filename, self.describe)
             raise UpstreamError(f"The metadata of {file.filename!r} from {self.describe} failed verification.")
         return data
-
-
-def _content_type(filename: str) -> str:
-    return "application/zip" if filename.endswith((".whl", ".zip")) else "application/gzip"

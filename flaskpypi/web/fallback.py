@@ -12,6 +12,7 @@ from flask import Blueprint, Response, current_app, g, jsonify, redirect, reques
 from ..auth import READ
 from ..auth.policy import CACHE as CACHE_PERMISSION
 from ..core import simple as pages
+from ..core.dists import content_type
 from ..core.errors import BadRequest, NotFound, Unauthorized, UpstreamError
 from ..core.names import canonical
 from ..core.records import METADATA_SUFFIX
@@ -160,7 +161,7 @@ def fetch(name: str, filename: str, suffix: str) -> File | Response:
             chunks = up.files.stream(*args)
             first = next(chunks, b"")  # failures before the first byte still get a clear 502
             body = stream_with_context(_primed(first, chunks))
-            response = Response(body, mimetype=_dist_mimetype(filename), direct_passthrough=True)
+            response = Response(body, mimetype=content_type(filename), direct_passthrough=True)
             if wanted.size is not None:
                 response.content_length = wanted.size
             response.set_etag(wanted.sha256)
@@ -178,10 +179,6 @@ def _primed(first: bytes, rest: Iterator[bytes]) -> Iterator[bytes]:
         yield from rest
     finally:
         rest.close()  # type: ignore[attr-defined]
-
-
-def _dist_mimetype(filename: str) -> str:
-    return "application/zip" if filename.endswith((".whl", ".zip")) else "application/gzip"
 
 
 # -- the admins' per-project upstream settings ---------------------------------------------------------

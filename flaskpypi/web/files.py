@@ -8,6 +8,7 @@ from flask import Blueprint, Response, redirect, request, send_file, url_for
 from werkzeug.wsgi import wrap_file
 
 from ..auth import READ
+from ..core.dists import content_type
 from ..core.errors import NotFound
 from ..core.names import canonical, storage_key
 from ..core.records import METADATA_SUFFIX, PROVENANCE_SUFFIX
@@ -63,7 +64,7 @@ def _send(key: str, row: File, suffix: str) -> Response:
         PROVENANCE_SUFFIX: row.provenance_sha256,
     }[suffix]
     mimetype = {
-        "": _dist_mimetype(row.filename),
+        "": content_type(row.filename),
         METADATA_SUFFIX: "text/plain",
         PROVENANCE_SUFFIX: "application/json",
     }[suffix]
@@ -110,7 +111,3 @@ def _stream(key: str, row: File, suffix: str, mimetype: str, etag: str | None) -
         response.set_etag(etag)
     response.make_conditional(request, accept_ranges=True, complete_length=size)
     return response
-
-
-def _dist_mimetype(filename: str) -> str:
-    return "application/zip" if filename.endswith((".whl", ".zip")) else "application/gzip"
