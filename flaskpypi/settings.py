@@ -193,6 +193,16 @@ class Settings:
     allow_overwrite: bool = _setting(False, _as_bool, "allow uploading other bytes under an existing filename")
     allow_delete: bool = _setting(True, _as_bool, "allow writers to delete files (admins always may)")
     max_upload_size: int = _setting(100 * 1024**2, _as_size, "largest accepted upload, bytes or 100M/1G; larger is 413")
+    max_metadata_size: int = _setting(
+        4 * 1024**2, _as_size, "largest core metadata file (METADATA, PKG-INFO) read from a distribution; larger is 400"
+    )
+    max_uncompressed_size: int = _setting(
+        4 * 1024**3, _as_size, "most bytes a distribution's archive may inflate to (zip and gzip bombs); more is 400"
+    )
+    max_compression_ratio: int = _setting(
+        200, int, "most times its own size an archive may inflate to, past 16M inflated; more is 400"
+    )
+    max_archive_members: int = _setting(100_000, int, "most members (files) in a distribution's archive; more is 400")
     stream_files: bool = _setting(
         False, _as_bool, "stream downloads through the app instead of redirecting to signed URLs"
     )
