@@ -92,7 +92,7 @@ def test_truncated_zip_and_damaged_deflate_are_refused(tmp_path: Path) -> None:
         with pytest.raises(InvalidDistribution, match="damaged"):
             _read(hostile.cut(wheel, drop), wheel.name)
     for seed in range(20):
-        with pytest.raises(InvalidDistribution, match="damaged|CRC"):
+        with pytest.raises(InvalidDistribution, match=r"damaged|CRC"):
             _read(hostile.damaged_deflate(wheel, seed=seed), wheel.name)
 
 
