@@ -216,6 +216,20 @@ class Settings:
     x_accel_prefix: str = _setting(
         "/_protected_packages/", _as_str, "internal nginx location that maps to the file storage root"
     )
+    database_connect_timeout: int = _setting(
+        3, _as_duration, "seconds to wait for a new database connection (PostgreSQL; 2 or more); then 503"
+    )
+    database_timeout: int = _setting(
+        10,
+        _as_duration,
+        "seconds one SQL statement may take (PostgreSQL statement timeout, SQLite busy timeout); then 503",
+    )
+    body_timeout: int = _setting(
+        30, _as_duration, "seconds a request body may take to arrive, plus 1 s per body_min_rate bytes received"
+    )
+    body_min_rate: int = _setting(
+        64 * 1024, _as_size, "bytes per second that earn an upload one more second of body_timeout (64K)"
+    )
     proxy_fix: int = _setting(0, int, "number of proxies in front whose X-Forwarded-* headers to trust")
     log_level: str = _setting("INFO", _choice("debug", "info", "warning", "error"), "logging level")
     auto_reindex: bool = _setting(True, _as_bool, "rebuild the database from storage at start when it is empty")
