@@ -54,15 +54,24 @@ def client_address() -> str:
 
 
 def basic_credentials() -> tuple[str, str] | None:
-    """(username, password) from an Authorization: Basic header, tolerant of odd encodings."""
+    """(username, password) from an Authorization: Basic header (RFC 7617), or None without one.
+
+    The one place credentials are decoded, for uploads, reads and tokens alike: UTF-8 first (uv, curl,
+    RFC 7617's charset), else latin-1, which requests-based clients (pip, twine, poetry) send. Every
+    byte string is valid latin-1, so a non-UTF-8 header never turns into replacement characters.
+    """
     header = request.headers.get("Authorization", "")
     scheme, _, value = header.partition(" ")
     if scheme.lower() != "basic" or not value:
         return None
     try:
-        decoded = base64.b64decode(value.strip(), validate=False).decode("utf-8", "replace")
+        raw = base64.b64decode(value.strip(), validate=False)
     except (binascii.Error, ValueError):
         raise Unauthorized("Malformed Authorization header.")
+    try:
+        decoded = raw.decode("utf-8")
+    except UnicodeDecodeError:
+        decoded = raw.decode("latin-1")
     username, sep, password = decoded.partition(":")
     if not sep:
         raise Unauthorized("Malformed Authorization header.")
