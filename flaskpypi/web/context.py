@@ -8,12 +8,13 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from flask import current_app, g, request
+from flask_wtf.csrf import CSRFError
 
 from ..auth import READ, Principal
 from ..auth.login import Authenticator
 from ..auth.policy import AccessPolicy
-from ..core.errors import Forbidden, NotFound, Unauthorized
-from ..extensions import db
+from ..core.errors import BadRequest, Forbidden, NotFound, Unauthorized
+from ..extensions import csrf, db
 from ..index.service import Policy
 from ..index.uploads import Uploader
 from ..settings import Settings
@@ -33,6 +34,9 @@ class Runtime:
     session_principal: Callable[[], Principal | None] | None = None  # the UI's logged-in user
     upstream: Upstream | None = None  # built on first use (web.fallback)
     rebuilt_at_start: tuple[int, int] | None = None  # (projects, files) when start-up rebuilt the index
+
+
+SAFE_METHODS = ("GET", "HEAD", "OPTIONS", "TRACE")
 
 
 def runtime() -> Runtime:
@@ -79,7 +83,11 @@ def basic_credentials() -> tuple[str, str] | None:
 
 
 def principal() -> Principal | None:
-    """Who is asking: HTTP basic (or token) credentials, else the logged-in UI session, else nobody."""
+    """Who is asking: HTTP basic (or token) credentials, else the logged-in UI session, else nobody.
+
+    The one place a browser session is taken as the asker, so the one place its writes need the CSRF
+    token (BadRequest without it), whichever blueprint the write is in: api, admin_api, fallback, ui.
+    """
     if "principal" in g:
         return g.principal
     found: Principal | None = None
@@ -95,8 +103,23 @@ def principal() -> Principal | None:
     else:
         session_principal = runtime().session_principal
         found = session_principal() if session_principal else None
+        if found is not None and request.method not in SAFE_METHODS:
+            _require_csrf_token()
     g.principal = found
     return found
+
+
+def _require_csrf_token() -> None:
+    """A change made on the strength of the session cookie needs the page's CSRF token: another site can
+    make a browser send the cookie, not the token. HTTP basic auth and tokens need none (twine, uv)."""
+    try:
+        csrf.protect()
+    except CSRFError as exc:
+        raise BadRequest(
+            f"CSRF check failed: {exc.description} A change authenticated by the browser session cookie needs "
+            "the page's CSRF token (X-CSRFToken header or csrf_token field); scripts use HTTP basic auth or "
+            "an API token instead."
+        ) from None
 
 
 def require(permission: str, project: str | None = None, *, hide: bool = False,
