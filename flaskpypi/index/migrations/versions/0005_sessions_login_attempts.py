@@ -1,7 +1,7 @@
 """auth: server-side browser sessions (logout ends them); login attempts counted atomically per key
 
-Revision ID: 0004_sessions_login_attempts
-Revises: 0003_project_activity
+Revision ID: 0005_sessions_login_attempts
+Revises: 0004_metadata_text
 Create Date: 2026-11-26 10:00:00
 """
 
@@ -10,8 +10,8 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0004_sessions_login_attempts"
-down_revision = "0003_project_activity"
+revision = "0005_sessions_login_attempts"
+down_revision = "0004_metadata_text"
 branch_labels = None
 depends_on = None
 
