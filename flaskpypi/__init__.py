@@ -98,6 +98,7 @@ def _register_web(app: Flask) -> None:
     from .web import api, fallback, files, guard, health, simple, ui
     from .web.access import init_access
     from .web.errors import register_error_handlers
+    from .web.security import init_security
     from .web.session import session_principal
 
     app.extensions["flaskpypi"].session_principal = session_principal
@@ -110,4 +111,5 @@ def _register_web(app: Flask) -> None:
     csrf.exempt(files.bp)
     csrf.exempt(health.bp)
     init_access(app)
+    init_security(app, app.extensions["flaskpypi"].settings)
     register_error_handlers(app)

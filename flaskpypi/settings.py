@@ -231,6 +231,15 @@ class Settings:
         64 * 1024, _as_size, "bytes per second that earn an upload one more second of body_timeout (64K)"
     )
     proxy_fix: int = _setting(0, int, "number of proxies in front whose X-Forwarded-* headers to trust")
+    session_cookie_secure: str = _setting(
+        "auto",
+        _choice("auto", "true", "false"),
+        "mark the session cookie Secure: auto (when the request came over HTTPS, directly or through proxy_fix), "
+        "true or false",
+    )
+    session_lifetime: int = _setting(
+        14 * 86400, _as_duration, "how long a browser login lasts at most (logout ends it sooner): 12h, 14d"
+    )
     log_level: str = _setting("INFO", _choice("debug", "info", "warning", "error"), "logging level")
     auto_reindex: bool = _setting(True, _as_bool, "rebuild the database from storage at start when it is empty")
 

@@ -72,13 +72,13 @@ def runner(app):
 
 @pytest.fixture
 def live_server(tmp_path: Path) -> Iterator[Callable[..., LiveServer]]:
-    """Start real servers (gunicorn) with settings; all are stopped after the test."""
+    """Start real servers (gunicorn) with settings (extra_env: e.g. GUNICORN_CMD_ARGS); all stop after the test."""
     started: list[LiveServer] = []
 
-    def start(root: Path | None = None, **settings: Any) -> LiveServer:
+    def start(root: Path | None = None, *, extra_env: dict[str, str] | None = None, **settings: Any) -> LiveServer:
         where = root or tmp_path / f"server{len(started)}"
         where.mkdir(parents=True, exist_ok=True)
-        server = LiveServer(where, {**base_settings(where), **settings})
+        server = LiveServer(where, {**base_settings(where), **settings}, extra_env=extra_env)
         started.append(server)
         return server.start()
 

@@ -13,6 +13,7 @@ from . import defaults as defaults_store
 from .audit import Actor, record
 from .models import PENDING
 from .policy import AccessPolicy, Defaults
+from .sessions import SessionStore
 from .tokens import TokenInfo, TokenStore
 
 
@@ -55,8 +56,10 @@ class AccessAdmin:
         return user
 
     def set_password(self, name: str, password: str) -> None:
+        """Change the password; every browser session of the user ends (the caller may open a new one)."""
         self.store.set_password(name, password)
-        self._audit("user.passwd", user=name)
+        ended = SessionStore(self.session).end_all(name)
+        self._audit("user.passwd", user=name, sessions_ended=ended)
 
     def set_admin(self, name: str, admin: bool) -> None:
         self.store.set_admin(name, admin)
@@ -71,7 +74,8 @@ class AccessAdmin:
             raise Forbidden("Admins cannot remove themselves.")
         self.store.remove_user(name)
         revoked = TokenStore(self.session).revoke_all(name)
-        self._audit("user.remove", user=name, tokens_revoked=revoked)
+        ended = SessionStore(self.session).end_all(name)
+        self._audit("user.remove", user=name, tokens_revoked=revoked, sessions_ended=ended)
 
     def pending(self) -> list[UserInfo]:
         return self.store.list_users(PENDING)

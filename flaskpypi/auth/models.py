@@ -1,11 +1,11 @@
-"""SQL tables of access control: users, groups, grants (sql plugin); tokens, login failures, audit (all)."""
+"""SQL tables of access control: users, groups, grants (sql plugin); tokens, logins, sessions, audit (all)."""
 
 from __future__ import annotations
 
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, ForeignKey, Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy import JSON, ForeignKey, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from ..core.records import utcnow
@@ -85,14 +85,27 @@ class AccessSetting(Base):
     value: Mapped[Any] = mapped_column(JSON, nullable=False)
 
 
-class LoginFailure(Base):
-    """One failed login, under each key it counts against (user@address, address, user)."""
+class LoginAttempts(Base):
+    """Password checks counted against one key (user@address, address, user) since `since`.
 
-    __tablename__ = "login_failures"
-    __table_args__ = (Index("ix_login_failures_key_at", "key", "at"),)
-    id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    key: Mapped[str] = mapped_column(String(300))
-    at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
+    A check is counted before it runs (one atomic upsert), so concurrent guesses cannot pass the limit;
+    a right password takes its count back. After the window the key starts again from one.
+    """
+
+    __tablename__ = "login_attempts"
+    key: Mapped[str] = mapped_column(String(300), primary_key=True)
+    count: Mapped[int] = mapped_column(Integer, default=0)
+    since: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
+
+
+class BrowserSession(Base):
+    """A logged-in browser: the cookie holds a random secret, the row its sha256, so logout can end it."""
+
+    __tablename__ = "browser_sessions"
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    user: Mapped[str] = mapped_column(String(100), index=True)
+    stamp: Mapped[str] = mapped_column(String(64), default="")  # the password's fingerprint at login
+    created: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
 
 
 class AuditEntry(Base):

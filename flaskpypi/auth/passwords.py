@@ -1,37 +1,41 @@
-"""Password hashes: salted scrypt (memory-hard) in werkzeug's format, so make-config's hashes verify too."""
+"""Password hashes: werkzeug.security's salted scrypt (memory-hard), so make-config's hashes verify too."""
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import hmac
 import secrets
 import threading
 from collections import OrderedDict
 
-SCRYPT = (2**15, 8, 1)
+from werkzeug.security import check_password_hash, generate_password_hash
+
+SCRYPT = "scrypt:32768:8:1"  # werkzeug's default scrypt parameters, written out so hashes stay comparable
 MIN_PASSWORD = 8
 MAX_PASSWORD = 1024
-# Verified against when the user does not exist, so a miss costs as much time as a wrong password.
-_DUMMY = "scrypt:32768:8:1$flaskpypidummy00$" + "0" * 128
 
 
 def hash_password(password: str) -> str:
-    """A new salted scrypt hash: `scrypt:n:r:p$salt$hex`."""
-    n, r, p = SCRYPT
-    salt = secrets.token_urlsafe(12)
-    return f"scrypt:{n}:{r}:{p}${salt}${_derive(f'scrypt:{n}:{r}:{p}', salt, password)}"
+    """A new salted scrypt hash in werkzeug's format: `scrypt:n:r:p$salt$hex`."""
+    return generate_password_hash(password, method=SCRYPT)
+
+
+@functools.cache
+def _dummy() -> str:
+    """A real hash, verified against when the user does not exist: a miss costs what a wrong password does."""
+    return hash_password(secrets.token_urlsafe(16))
 
 
 def verify_password(stored: str | None, password: str) -> bool:
-    """Whether `password` matches `stored` (scrypt or pbkdf2, werkzeug's format), in constant time."""
-    parts = (stored or "").split("$", 2)
-    known = len(parts) == 3
-    method, salt, expected = parts if known else _DUMMY.split("$", 2)
+    """Whether `password` matches `stored` (scrypt or pbkdf2, werkzeug's format), in constant time
+    (werkzeug.security.check_password_hash compares with hmac.compare_digest)."""
+    known = (stored or "").count("$") == 2
     try:
-        actual = _derive(method, salt, password[:MAX_PASSWORD])
-    except (ValueError, TypeError, OverflowError):
-        actual = ""
-    return hmac.compare_digest(actual, expected) and known
+        matches = check_password_hash(stored if known else _dummy(), password[:MAX_PASSWORD])
+    except (ValueError, TypeError, OverflowError):  # an unknown method or malformed parameters
+        matches = False
+    return matches and known
 
 
 class VerifiedCache:
@@ -79,16 +83,3 @@ def check_strength(password: str) -> str | None:
     if len(password) > MAX_PASSWORD:
         return f"Passwords have at most {MAX_PASSWORD} characters."
     return None
-
-
-def _derive(method: str, salt: str, password: str) -> str:
-    name, *args = method.split(":")
-    if name == "scrypt":
-        n, r, p = map(int, args) if args else SCRYPT
-        maxmem = 132 * n * r * p
-        return hashlib.scrypt(password.encode(), salt=salt.encode(), n=n, r=r, p=p, maxmem=maxmem).hex()
-    if name == "pbkdf2":
-        algo = args[0] if args else "sha256"
-        rounds = int(args[1]) if len(args) > 1 else 1_000_000
-        return hashlib.pbkdf2_hmac(algo, password.encode(), salt.encode(), rounds).hex()
-    raise ValueError(f"unknown password hash method {name!r}")

@@ -49,7 +49,7 @@ def init_access(app: Flask) -> None:
     login_manager.login_view = "account.login"
     app.register_blueprint(auth_views.bp)
     app.register_blueprint(admin_api.bp)
-    csrf.exempt(admin_api.bp)  # it checks the CSRF token itself when a session cookie authenticates
+    csrf.exempt(admin_api.bp)  # context.principal() checks the CSRF token when a session cookie authenticates
     _subscribe_audit()
 
 

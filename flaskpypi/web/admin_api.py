@@ -20,19 +20,11 @@ from ..auth.tokens import TokenStore
 from ..auth.transfer import export_access, import_access
 from ..core.errors import BadRequest, Forbidden, NotFound, Unauthorized
 from ..core.records import utcnow
-from ..extensions import csrf, db
+from ..extensions import db
 from .access import access_admin, actor
-from .context import basic_credentials, index, principal, require, require_admin, runtime
+from .context import index, principal, require, require_admin, runtime
 
 bp = Blueprint("admin_api", __name__)
-SAFE_METHODS = ("GET", "HEAD", "OPTIONS")
-
-
-@bp.before_request
-def _csrf_for_sessions() -> None:
-    """Basic auth cannot be forged by another site; a session cookie can, so it needs the CSRF token."""
-    if request.method not in SAFE_METHODS and basic_credentials() is None:
-        csrf.protect()
 
 
 def _body() -> dict[str, Any]:

@@ -5,7 +5,6 @@ from __future__ import annotations
 from urllib.parse import urlsplit
 
 from flask import Blueprint, Response, abort, make_response, redirect, render_template, request, url_for
-from flask_login import login_user, logout_user
 from flask_wtf import FlaskForm
 from wtforms import HiddenField, PasswordField, StringField
 from wtforms.validators import DataRequired, EqualTo, Length
@@ -16,7 +15,7 @@ from ..auth.audit import Actor
 from ..core.errors import Refusal, TooManyRequests
 from ..extensions import db
 from .context import client_address, runtime
-from .session import SessionUser
+from .session import log_in, log_out
 
 bp = Blueprint("account", __name__, url_prefix="/account")
 
@@ -65,7 +64,7 @@ def login() -> Response | str:
             error, status, headers = exc.message, 429, {"Retry-After": str(exc.retry_after)}
         else:
             if found is not None:
-                login_user(SessionUser.current(found.name))
+                log_in(found.name)
                 return redirect(_safe_next(form.next.data))
             error, status = "Wrong user name or password (or the account awaits approval).", 401
     elif request.method == "POST":
@@ -77,11 +76,11 @@ def login() -> Response | str:
 
 @bp.post("/logout")
 def logout() -> Response:
-    """End the session (a POST with the CSRF token, so other sites cannot log you out)."""
+    """End the session, server-side too (a POST with the CSRF token, so other sites cannot log you out)."""
     form = LogoutForm()
     if not form.validate_on_submit():
         abort(400, "The form expired; reload the page and try again.")
-    logout_user()
+    log_out()
     return redirect(url_for("ui.home"))
 
 

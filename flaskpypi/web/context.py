@@ -8,12 +8,13 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from flask import current_app, g, request
+from flask_wtf.csrf import CSRFError
 
 from ..auth import READ, Principal
 from ..auth.login import Authenticator
 from ..auth.policy import AccessPolicy
-from ..core.errors import Forbidden, NotFound, Unauthorized
-from ..extensions import db
+from ..core.errors import BadRequest, Forbidden, NotFound, Unauthorized
+from ..extensions import csrf, db
 from ..index.service import Policy
 from ..index.uploads import Uploader
 from ..settings import Settings
@@ -35,6 +36,9 @@ class Runtime:
     rebuilt_at_start: tuple[int, int] | None = None  # (projects, files) when start-up rebuilt the index
 
 
+SAFE_METHODS = ("GET", "HEAD", "OPTIONS", "TRACE")
+
+
 def runtime() -> Runtime:
     """The app's runtime."""
     return current_app.extensions["flaskpypi"]
@@ -54,15 +58,24 @@ def client_address() -> str:
 
 
 def basic_credentials() -> tuple[str, str] | None:
-    """(username, password) from an Authorization: Basic header, tolerant of odd encodings."""
+    """(username, password) from an Authorization: Basic header (RFC 7617), or None without one.
+
+    The one place credentials are decoded, for uploads, reads and tokens alike: UTF-8 first (uv, curl,
+    RFC 7617's charset), else latin-1, which requests-based clients (pip, twine, poetry) send. Every
+    byte string is valid latin-1, so a non-UTF-8 header never turns into replacement characters.
+    """
     header = request.headers.get("Authorization", "")
     scheme, _, value = header.partition(" ")
     if scheme.lower() != "basic" or not value:
         return None
     try:
-        decoded = base64.b64decode(value.strip(), validate=False).decode("utf-8", "replace")
+        raw = base64.b64decode(value.strip(), validate=False)
     except (binascii.Error, ValueError):
         raise Unauthorized("Malformed Authorization header.")
+    try:
+        decoded = raw.decode("utf-8")
+    except UnicodeDecodeError:
+        decoded = raw.decode("latin-1")
     username, sep, password = decoded.partition(":")
     if not sep or "\x00" in decoded:  # NUL: no backend stores such a name (PostgreSQL refuses it)
         raise Unauthorized("Malformed Authorization header.")
@@ -70,7 +83,11 @@ def basic_credentials() -> tuple[str, str] | None:
 
 
 def principal() -> Principal | None:
-    """Who is asking: HTTP basic (or token) credentials, else the logged-in UI session, else nobody."""
+    """Who is asking: HTTP basic (or token) credentials, else the logged-in UI session, else nobody.
+
+    The one place a browser session is taken as the asker, so the one place its writes need the CSRF
+    token (BadRequest without it), whichever blueprint the write is in: api, admin_api, fallback, ui.
+    """
     if "principal" in g:
         return g.principal
     found: Principal | None = None
@@ -86,8 +103,23 @@ def principal() -> Principal | None:
     else:
         session_principal = runtime().session_principal
         found = session_principal() if session_principal else None
+        if found is not None and request.method not in SAFE_METHODS:
+            _require_csrf_token()
     g.principal = found
     return found
+
+
+def _require_csrf_token() -> None:
+    """A change made on the strength of the session cookie needs the page's CSRF token: another site can
+    make a browser send the cookie, not the token. HTTP basic auth and tokens need none (twine, uv)."""
+    try:
+        csrf.protect()
+    except CSRFError as exc:
+        raise BadRequest(
+            f"CSRF check failed: {exc.description} A change authenticated by the browser session cookie needs "
+            "the page's CSRF token (X-CSRFToken header or csrf_token field); scripts use HTTP basic auth or "
+            "an API token instead."
+        ) from None
 
 
 def require(permission: str, project: str | None = None, *, hide: bool = False,

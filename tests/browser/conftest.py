@@ -38,18 +38,23 @@ def chromium() -> Iterator[Any]:
 
 @pytest.fixture
 def new_page(chromium: Any) -> Iterator[Any]:
-    """Open pages in fresh browser contexts (own cookies); all are closed after the test."""
+    """Open pages in fresh browser contexts (own cookies); all are closed after the test, which fails if
+    the Content-Security-Policy blocked anything (an inline script or style the templates still have)."""
     contexts: list[Any] = []
+    blocked: list[str] = []
 
     def open_page(width: int = 1280, height: int = 900, **options: Any) -> Any:
         context = chromium.new_context(viewport={"width": width, "height": height}, **options)
         context.set_default_timeout(TIMEOUT_MS)
         contexts.append(context)
-        return context.new_page()
+        page = context.new_page()
+        page.on("console", lambda msg: blocked.append(msg.text) if "Content Security Policy" in msg.text else None)
+        return page
 
     yield open_page
     for context in contexts:
         context.close()
+    assert not blocked, f"the Content-Security-Policy blocked: {blocked}"
 
 
 def start_server(root: Path, **settings: Any) -> LiveServer:

@@ -5,7 +5,6 @@ from __future__ import annotations
 from datetime import timedelta
 
 from flask import Response, render_template, request, url_for
-from flask_login import login_user
 
 from ...auth import WRITE, Principal
 from ...auth.tokens import TokenStore
@@ -14,7 +13,7 @@ from ...core.records import utcnow
 from ...extensions import db
 from ..access import access_admin
 from ..context import client_address, runtime
-from ..session import SessionUser
+from ..session import log_in
 from . import bp
 from .common import done, logged_in, paginate
 
@@ -50,7 +49,7 @@ def change_password() -> Response:
     if form.get("new", "") != form.get("confirm", ""):
         raise BadRequest("The new passwords differ.")
     admin.set_password(who.name, form.get("new", ""))
-    login_user(SessionUser.current(who.name))  # this session goes on; every other one of theirs ends
+    log_in(who.name)  # set_password ended every session of theirs; this browser gets a new one
     return done("Your password was changed.", url_for("ui.password_form"))
 
 

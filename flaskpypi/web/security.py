@@ -1,0 +1,50 @@
+"""Browser hardening for every response: Secure cookies over HTTPS, CSP, framing, sniffing and referrers."""
+
+from __future__ import annotations
+
+from flask import Flask, Response, has_request_context, request
+from flask.sessions import SecureCookieSessionInterface
+
+from ..settings import Settings
+
+# Scripts and styles only from our own static files (no inline code: an injected <script> does not run);
+# README images may come from anywhere, as on PyPI; no framing (clickjacking), no <base>, forms post here.
+CSP = (
+    "default-src 'self'; script-src 'self'; style-src 'self'; img-src * data:; object-src 'none'; "
+    "base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
+)
+HEADERS = {
+    "Content-Security-Policy": CSP,
+    "X-Frame-Options": "DENY",
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "same-origin",  # private project names in URLs do not leak to linked sites
+}
+
+
+class SessionInterface(SecureCookieSessionInterface):
+    """Flask's signed-cookie session, marked Secure as `session_cookie_secure` says: `auto` follows the
+    request's scheme (HTTPS directly, or X-Forwarded-Proto through ProxyFix when proxy_fix is set)."""
+
+    def __init__(self, mode: str) -> None:
+        self.mode = mode
+
+    def get_cookie_secure(self, app: Flask) -> bool:
+        if self.mode == "auto":
+            return has_request_context() and request.is_secure
+        return self.mode == "true"
+
+
+def init_security(app: Flask, settings: Settings) -> None:
+    """Install the session interface, the cookie flags and the response headers."""
+    mode = settings.session_cookie_secure
+    app.session_interface = SessionInterface(mode)
+    # flask-login's remember cookie is never issued (no "remember me"); should it be, it is Secure unless
+    # the setting says false. The CSRF token lives in the session cookie, so it follows the session.
+    app.config.update(SESSION_COOKIE_SECURE=mode == "true", REMEMBER_COOKIE_SECURE=mode != "false",
+                      REMEMBER_COOKIE_HTTPONLY=True, REMEMBER_COOKIE_SAMESITE="Lax")  # fmt: skip
+
+    @app.after_request
+    def _headers(response: Response) -> Response:
+        for name, value in HEADERS.items():
+            response.headers.setdefault(name, value)
+        return response
