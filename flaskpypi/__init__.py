@@ -62,8 +62,17 @@ def _configure_logging(settings: Settings) -> None:
     root.setLevel(settings.log_level)
     if not root.handlers and not logging.getLogger().handlers:
         handler = logging.StreamHandler()
-        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s [%(name)s] %(message)s"))
+        handler.setFormatter(log_formatter(settings.log_format))
         root.addHandler(handler)
+
+
+def log_formatter(log_format: str) -> logging.Formatter:
+    """Text lines, or with "json" one JSON object a line (python-json-logger) with the record's extras as fields."""
+    if log_format == "json":
+        from pythonjsonlogger.json import JsonFormatter
+
+        return JsonFormatter("%(asctime)s %(levelname)s %(name)s %(message)s", rename_fields={"levelname": "level"})
+    return logging.Formatter("%(asctime)s %(levelname)s [%(name)s] %(message)s")
 
 
 def _configure_flask(app: Flask, settings: Settings) -> None:
@@ -98,6 +107,7 @@ def _register_web(app: Flask) -> None:
     from .web import api, fallback, files, guard, health, simple, ui
     from .web.access import init_access
     from .web.errors import register_error_handlers
+    from .web.metrics import init_metrics
     from .web.security import init_security
     from .web.session import session_principal
 
@@ -111,5 +121,6 @@ def _register_web(app: Flask) -> None:
     csrf.exempt(files.bp)
     csrf.exempt(health.bp)
     init_access(app)
+    init_metrics(app)
     init_security(app, app.extensions["flaskpypi"].settings)
     register_error_handlers(app)

@@ -240,11 +240,19 @@ class Settings:
     session_lifetime: int = _setting(
         14 * 86400, _as_duration, "how long a browser login lasts at most (logout ends it sooner): 12h, 14d"
     )
+    log_format: str = _setting("text", _choice("text", "json"), "log lines as text, or one JSON object a line (json)")
+    access_log: bool = _setting(False, _as_bool, "log every request (method, path, status, bytes, time) at INFO")
+    metrics: str = _setting(
+        "off", _choice("off", "open", "token"), "Prometheus metrics at /metrics: off, open, or token (metrics_token)"
+    )
+    metrics_token: str = _setting("", _as_str, "bearer token that metrics = token asks scrapers for")
     log_level: str = _setting("INFO", _choice("debug", "info", "warning", "error"), "logging level")
     auto_reindex: bool = _setting(True, _as_bool, "rebuild the database from storage at start when it is empty")
 
     def __post_init__(self) -> None:
         self.log_level = self.log_level.upper()
+        if self.metrics == "token" and not self.metrics_token:
+            raise SettingsError("Setting 'metrics' is 'token' but 'metrics_token' is empty: set one")
 
     @classmethod
     def names(cls) -> list[str]:

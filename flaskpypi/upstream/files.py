@@ -6,6 +6,7 @@ import hmac
 import io
 import logging
 import tempfile
+import time
 from collections.abc import Callable, Generator, Iterator
 from pathlib import Path
 from typing import BinaryIO
@@ -21,6 +22,7 @@ from ..core.origins import CACHE_INFO
 from ..core.records import METADATA_SUFFIX, PROVENANCE_SUFFIX, SIDECAR_SUFFIX, FileRecord, iso, utcnow
 from ..core.upload import build_record
 from ..storage import FileMeta, Storage
+from . import signals
 from .client import UpstreamClient, UpstreamFailure
 from .pages import UpstreamFile
 from .state import FetchLocks, Health
@@ -69,6 +71,15 @@ class FileCache:
             yield from self._fetch(project, file, register)
 
     def _fetch(self, project: str, file: UpstreamFile, register: Register) -> Iterator[bytes]:
+        started = time.monotonic()
+        try:
+            size = yield from self._fetch_once(project, file, register)
+        except UpstreamError as exc:
+            signals.file_fetch_failed.send(self, seconds=time.monotonic() - started, size=0, reason=exc.message)
+            raise
+        signals.file_fetched.send(self, seconds=time.monotonic() - started, size=size)
+
+    def _fetch_once(self, project: str, file: UpstreamFile, register: Register) -> Generator[bytes, None, int]:
         if not self.health.should_try():
             raise UpstreamError(f"The upstream {self.describe} is failing and {file.filename!r} is not cached.")
         log.info("Caching %s from %s", file.filename, self.describe)
@@ -86,6 +97,7 @@ class FileCache:
             tmp.seek(0)
             self._store(record, tmp, metadata, provenance)
         register(record)
+        return record.size
 
     def _download(self, file: UpstreamFile, sink: BinaryIO) -> Generator[bytes, None, bytes]:
         """Copy the upstream file into sink, passing on each chunk but the last, which it returns."""

@@ -7,6 +7,7 @@ import time
 
 from ..core.errors import NotFound, UpstreamError
 from ..storage import Storage
+from . import signals
 from .client import NotModified, UpstreamClient, UpstreamFailure
 from .config import UpstreamConfig
 from .files import FileCache
@@ -40,6 +41,7 @@ class Upstream:
         kept = self.pages.read(name)
         now = time.time()
         if kept is not None and now - kept.checked < self.config.ttl:
+            signals.page_looked_up.send(self, result="fresh")
             return None if kept.missing else kept
         if not self.health.should_try():
             return self._stale(name, kept, "it failed moments ago")
@@ -55,9 +57,11 @@ class Upstream:
             page = self.pages.write(kept.checked_at(now))
         else:
             page = self.pages.write(fetched.seen_since(kept, now))
+        signals.page_looked_up.send(self, result="revalidated" if isinstance(fetched, NotModified) else "fetched")
         return None if page.missing else page
 
     def _stale(self, name: str, kept: UpstreamPage | None, reason: str) -> UpstreamPage | None:
+        signals.page_looked_up.send(self, result="stale" if kept is not None else "failed")
         if kept is not None:
             return None if kept.missing else kept
         raise UpstreamError(f"The upstream {self.describe} cannot be reached ({reason}) and no copy of "

@@ -11,6 +11,7 @@ from werkzeug.exceptions import HTTPException
 
 from ..core.errors import Refusal, TooManyRequests
 from .database import RETRY_AFTER, Unavailable, health, one_line
+from .metrics import count_unavailable
 
 log = logging.getLogger(__name__)
 REALM = 'Basic realm="flaskpypi"'
@@ -45,6 +46,7 @@ def register_error_handlers(app: Flask) -> None:
 
     @app.errorhandler(Unavailable)
     def on_unavailable(exc: Unavailable) -> Response:
+        count_unavailable(exc)
         response = refusal_response(503, exc.message)
         response.headers["Retry-After"] = str(RETRY_AFTER)
         return response
