@@ -1,10 +1,4 @@
-"""gunicorn settings for `gunicorn wsgi:app` run from this folder (flags on the command line win)."""
+"""gunicorn settings for `gunicorn wsgi:app` run from this folder: the package's production defaults, with
+bind, workers and threads from the settings (FLASKPYPI_BIND, ..., WEB_CONCURRENCY). Flags on the command line win."""
 
-import os
-
-bind = "127.0.0.1:6543"
-workers = int(os.environ.get("WEB_CONCURRENCY", "2"))
-worker_class = "gthread"  # threads keep connections alive: pip and uv reuse them for every page and file
-threads = 4
-timeout = 120  # large uploads and upstream fetches take a while
-graceful_timeout = 10
+from flaskpypi.gunicorn_conf import *  # noqa: F403

@@ -16,6 +16,7 @@ from .access import COMMANDS as ACCESS_COMMANDS
 from .cache import cache
 from .indexing import reindex, upgrade_db
 from .makeconfig import make_config
+from .serve import serve
 from .storage import migrate
 
 DEFAULT_PORT = "6543"
@@ -43,6 +44,7 @@ def cli() -> None:
 
 cli.add_command(make_config)
 cli.add_command(migrate)  # needs no app: it opens the storages it is given
+cli.add_command(serve)  # the workers build the app
 
 
 def main() -> None:
