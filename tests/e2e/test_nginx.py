@@ -195,3 +195,26 @@ def test_slow_uploads_wait_in_nginx_and_do_not_hold_the_workers(front, tmp_path:
         assert server.log().count('"POST /legacy/') == before  # not one slow upload reached the app
     finally:
         _stop(slow)
+
+
+def test_compose_fills_the_template_and_agrees_with_the_settings(tmp_path: Path) -> None:
+    import yaml
+
+    from flaskpypi.settings import load_settings
+    from tests.support.nginx import TEMPLATE
+
+    services = yaml.safe_load((TEMPLATE.parents[2] / "compose.yaml").read_text())["services"]
+    nginx, app = services["nginx"]["environment"], services["flaskpypi"]["environment"]
+    used = {m for line in TEMPLATE.read_text().splitlines() if not line.lstrip().startswith("#")
+            for m in re.findall(r"\$\{(NGINX_\w+)\}", line)}  # fmt: skip
+    assert used == set(nginx)
+    known = {k: str(v).replace("${POSTGRES_PASSWORD}", "pw") for k, v in app.items() if k.startswith("FLASKPYPI_")}
+    settings, _ = load_settings(str(tmp_path), environ={k: v for k, v in known.items() if "${" not in v})
+    assert settings.x_sendfile == "nginx" and settings.proxy_fix == 1
+    assert nginx["NGINX_X_ACCEL_PREFIX"] == settings.x_accel_prefix
+    assert nginx["NGINX_MAX_BODY"] == f"{(settings.max_upload_size + FORM_OVERHEAD) // 1024**2}m"
+    # nginx reads the packages where flaskpypi writes them: the same volume, mounted elsewhere.
+    app_mount = next(v for v in services["flaskpypi"]["volumes"] if v.startswith("data:")).split(":")[1]
+    nginx_mount = next(v for v in services["nginx"]["volumes"] if v.startswith("data:")).split(":")[1]
+    packages = settings.storage_url.removeprefix("file://")
+    assert nginx["NGINX_PACKAGES_DIR"] == nginx_mount + packages.removeprefix(app_mount).rstrip("/") + "/"
