@@ -120,4 +120,3 @@ def test_the_image_serves_twine_uploads_and_pip_installs(container, tmp_path: Pa
     assert (logs.stdout + logs.stderr).count("Booting worker with pid") == 2  # WEB_CONCURRENCY
     entry = check(inside("image", "inspect", "-f", "{{.Config.Entrypoint}} {{.Config.User}}", IMAGE)).stdout
     assert "flaskpypi serve" in entry and "flaskpypi" in entry.split("]")[-1]
-
