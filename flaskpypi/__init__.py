@@ -7,16 +7,13 @@ import os
 from typing import Any
 
 from flask import Flask
-from sqlalchemy import event
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from .auth import load_auth
 from .auth.policy import AccessPolicy
 from .core.archives import ArchiveLimits
 from .extensions import csrf, db, login_manager
-from .index.migrate import start_lock, upgrade
-from .index.rebuild import Rebuilder
-from .index.service import IndexService, Policy
+from .index.service import Policy
 from .settings import INSTANCE_ENV, Settings, load_settings
 from .storage import load_storage
 from .web.context import Runtime
@@ -47,11 +44,10 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
         )
     _register_web(app)
     from .cli import register_commands
+    from .web.database import init_database
 
     register_commands(app)
-    with app.app_context():
-        _sqlite_pragmas()
-        _prepare_database(app, settings)
+    init_database(app, settings)
     log.info("Config: %s", config_file or "built-in defaults and environment")
     if settings.auth_backend == "config" and not (settings.admin_user or settings.users):
         log.warning(
@@ -71,11 +67,12 @@ def _configure_logging(settings: Settings) -> None:
 
 
 def _configure_flask(app: Flask, settings: Settings) -> None:
-    sqlite = settings.database_url.startswith("sqlite")
+    from .web.database import engine_options
+
     app.config.update(
         SECRET_KEY=settings.secret_key,
         SQLALCHEMY_DATABASE_URI=settings.database_url,
-        SQLALCHEMY_ENGINE_OPTIONS={"connect_args": {"timeout": 30}} if sqlite else {"pool_pre_ping": True},
+        SQLALCHEMY_ENGINE_OPTIONS=engine_options(settings),
         MAX_CONTENT_LENGTH=settings.max_upload_size + FORM_OVERHEAD,
         MAX_FORM_MEMORY_SIZE=FORM_OVERHEAD,
         WTF_CSRF_CHECK_DEFAULT=False,
@@ -98,48 +95,19 @@ def _runtime(settings: Settings) -> Runtime:
 
 
 def _register_web(app: Flask) -> None:
-    from .web import api, fallback, files, simple, ui
+    from .web import api, fallback, files, guard, health, simple, ui
     from .web.access import init_access
     from .web.errors import register_error_handlers
     from .web.session import session_principal
 
     app.extensions["flaskpypi"].session_principal = session_principal
-
-    for module in (simple, files, api, ui, fallback):
+    guard.install(app)
+    for module in (health, simple, files, api, ui, fallback):
         app.register_blueprint(module.bp)
     csrf.exempt(fallback.bp)
     csrf.exempt(api.bp)
     csrf.exempt(simple.bp)
     csrf.exempt(files.bp)
+    csrf.exempt(health.bp)
     init_access(app)
     register_error_handlers(app)
-
-
-def _sqlite_pragmas() -> None:
-    """WAL and a busy timeout let several workers share one SQLite file."""
-    engine = db.engine
-    if engine.dialect.name != "sqlite":
-        return
-
-    @event.listens_for(engine, "connect")
-    def _on_connect(dbapi_conn: Any, _record: Any) -> None:
-        cursor = dbapi_conn.cursor()
-        cursor.execute("PRAGMA journal_mode=WAL")
-        cursor.execute("PRAGMA busy_timeout=30000")
-        cursor.execute("PRAGMA foreign_keys=ON")
-        cursor.close()
-
-    engine.dispose()
-
-
-def _prepare_database(app: Flask, settings: Settings) -> None:
-    """Migrate the schema, and rebuild from storage when the database is new; then say what is served."""
-    runtime: Runtime = app.extensions["flaskpypi"]
-    with start_lock(app.instance_path):
-        upgrade(db.engine)
-        if settings.auto_reindex and IndexService(db.session, runtime.storage).is_empty():
-            log.info("The index is empty. Rebuilding from storage %s ...", runtime.storage.describe())
-            runtime.rebuilt_at_start = Rebuilder(db.session, runtime.storage, runtime.policy).rebuild()
-        projects, files = IndexService(db.session, runtime.storage).counts()
-        db.session.remove()
-    log.info("Serving %d projects, %d files from %s", projects, files, runtime.storage.describe())

@@ -16,8 +16,11 @@ GUNICORN_DEFAULTS: dict[str, Any] = {
     "worker_class": "gthread",  # threads keep connections alive: pip and uv reuse them for every page and file
     "keepalive": 5,  # seconds an idle connection is kept (gunicorn's default of 2 is shorter than pip's pauses)
     "timeout": 120,  # seconds a worker may go silent: large uploads and upstream fetches take a while
-    "graceful_timeout": 30,  # seconds running requests get to finish on a restart or stop
+    "graceful_timeout": 10,  # seconds running requests get to finish on a stop (a container engine's default)
 }
+# A gthread worker reads a request body lazily, when the app reads it (request.files): the app answers 401/403
+# from the headers first and bounds the read by body_timeout/body_min_rate (settings). In production a buffering
+# reverse proxy in front receives slow bodies instead of these threads (README, Production).
 
 
 def instance_path() -> str:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import os
 import re
 import secrets
@@ -14,6 +15,7 @@ from typing import Any
 
 from pypi_simple import PYPI_SIMPLE_ENDPOINT
 
+log = logging.getLogger(__name__)
 ENV_PREFIX = "FLASKPYPI_"
 CONFIG_ENV = "FLASKPYPI_CONFIG"
 INSTANCE_ENV = "FLASKPYPI_INSTANCE_PATH"
@@ -224,6 +226,20 @@ class Settings:
     x_accel_prefix: str = _setting(
         "/_protected_packages/", _as_str, "internal nginx location that maps to the file storage root"
     )
+    database_connect_timeout: int = _setting(
+        3, _as_duration, "seconds to wait for a new database connection (PostgreSQL; 2 or more); then 503"
+    )
+    database_timeout: int = _setting(
+        10,
+        _as_duration,
+        "seconds one SQL statement may take (PostgreSQL statement timeout, SQLite busy timeout); then 503",
+    )
+    body_timeout: int = _setting(
+        30, _as_duration, "seconds a request body may take to arrive, plus 1 s per body_min_rate bytes received"
+    )
+    body_min_rate: int = _setting(
+        64 * 1024, _as_size, "bytes per second that earn an upload one more second of body_timeout (64K)"
+    )
     proxy_fix: int = _setting(0, int, "number of proxies in front whose X-Forwarded-* headers to trust")
     log_level: str = _setting("INFO", _choice("debug", "info", "warning", "error"), "logging level")
     auto_reindex: bool = _setting(True, _as_bool, "rebuild the database from storage at start when it is empty")
@@ -266,6 +282,21 @@ def _parse(name: str, value: Any, source: str) -> Any:
         raise SettingsError(f"Malformed setting {name!r} in {source}: {exc} (got {value!r})")
 
 
+# Kubernetes puts <SERVICE>_PORT=tcp://ip:port, <SERVICE>_PORT_<n>_TCP[_PROTO|_PORT|_ADDR], <SERVICE>_SERVICE_HOST
+# and <SERVICE>_SERVICE_PORT[_<name>] into every pod of a namespace with a Service named like the prefix.
+_SERVICE_LINK = re.compile(
+    rf"^{ENV_PREFIX}(SERVICE_HOST|SERVICE_PORT(_[A-Z0-9_]+)?|PORT_\d+_(TCP|UDP|SCTP)(_PROTO|_PORT|_ADDR)?)$"
+)
+_SERVICE_URL = re.compile(r"^(tcp|udp|sctp)://[^/]+:\d+$")
+
+
+def is_service_link(key: str, value: str, name: str) -> bool:
+    """Whether FLASKPYPI_<NAME> is a Kubernetes service link variable rather than a setting."""
+    if key == f"{ENV_PREFIX}PORT" and _SERVICE_URL.match(value):
+        return True
+    return name not in {f.name for f in fields(Settings)} and bool(_SERVICE_LINK.match(key))
+
+
 def config_path(instance_path: str) -> Path | None:
     """The config file in use: $FLASKPYPI_CONFIG, else <instance>/flaskpypi.toml if present."""
     if os.environ.get(CONFIG_ENV):
@@ -299,6 +330,9 @@ def load_settings(
     for key, value in environ.items():
         if key.startswith(ENV_PREFIX) and key not in (CONFIG_ENV, INSTANCE_ENV):
             name = key[len(ENV_PREFIX) :].lower()
+            if is_service_link(key, value, name):
+                log.debug("Ignoring %s: a Kubernetes service link, not a setting", key)
+                continue
             values[name] = _parse(name, value, f"environment variable {key}")
     for name, value in (overrides or {}).items():
         values[name.lower()] = _parse(name.lower(), value, "test config")

@@ -48,6 +48,6 @@ def check_claimed(digests: Digests, claimed: dict[str, str | None]) -> None:
         "blake2_256_digest": digests.blake2b_256,
     }
     for field, value in claimed.items():
-        if value and not hmac.compare_digest(value.strip().lower(), actual[field]):
+        if value and not hmac.compare_digest(value.strip().lower().encode(), actual[field].encode()):
             kind = field.removesuffix("_digest")
             raise DigestMismatch(f"The {kind} digest supplied does not match the file's ({actual[field]}).")

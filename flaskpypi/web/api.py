@@ -1,22 +1,20 @@
-"""Blueprint `api`: the legacy upload API, the /pypi JSON API, yank, delete, project status and health."""
+"""Blueprint `api`: the legacy upload API, the /pypi JSON API, yank, delete and project status."""
 
 from __future__ import annotations
 
 from typing import Any
 
 from flask import Blueprint, Response, jsonify, request, url_for
-from sqlalchemy import text
 
 from ..auth import READ, WRITE
 from ..core.dists import parse_filename
-from ..core.errors import BadRequest, Forbidden, NotFound
+from ..core.errors import BadRequest, Forbidden, NotFound, Unauthorized
 from ..core.metadata import pypi_info, upgrade_fields
 from ..core.records import iso
-from ..extensions import db
 from ..index.browse import latest_version
 from ..index.models import File, Project
 from ..index.service import sort_key
-from .context import index, require, require_admin, runtime
+from .context import index, principal, require, require_admin, runtime
 from .files import file_url
 
 bp = Blueprint("api", __name__)
@@ -25,6 +23,7 @@ UPLOAD_PATHS = ("/", "/simple", "/simple/", "/legacy", "/legacy/")
 
 def upload() -> Response:
     """POST a distribution (twine, poetry, uv, pdm, hatch, flit); never redirected."""
+    _check_uploader()
     content = request.files.get("content")
     if content is None or not content.filename:
         raise BadRequest("No file was uploaded: the form has no 'content' file field.")
@@ -36,15 +35,20 @@ def upload() -> Response:
     return Response(message + "\n", status=200, mimetype="text/plain")
 
 
+def _check_uploader() -> None:
+    """401/403 from the headers alone, before the body is read (a slow body must not hold a thread first).
+
+    Anonymous uploads pass only when the defaults let everyone write; read-only tokens never pass.
+    """
+    who = principal()
+    if who is None and not runtime().access.can(None, WRITE):
+        raise Unauthorized("Authentication required.")
+    if who is not None and who.via_token and who.token_permission != WRITE:
+        raise Forbidden(f"This API token of {who.name!r} may not upload.")
+
+
 for _path in UPLOAD_PATHS:
     bp.add_url_rule(_path, f"upload{_path.replace('/', '_')}", upload, methods=["POST"], strict_slashes=False)
-
-
-@bp.get("/health")
-def health() -> Response:
-    """200 when the database answers; used by load balancers and the tests."""
-    db.session.execute(text("SELECT 1"))
-    return jsonify(status="ok")
 
 
 # -- the JSON API (/pypi/<project>/json) -----------------------------------------------------------

@@ -64,7 +64,7 @@ def basic_credentials() -> tuple[str, str] | None:
     except (binascii.Error, ValueError):
         raise Unauthorized("Malformed Authorization header.")
     username, sep, password = decoded.partition(":")
-    if not sep:
+    if not sep or "\x00" in decoded:  # NUL: no backend stores such a name (PostgreSQL refuses it)
         raise Unauthorized("Malformed Authorization header.")
     return username, password
 

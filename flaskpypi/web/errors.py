@@ -5,10 +5,12 @@ from __future__ import annotations
 import json
 import logging
 
-from flask import Flask, Response, request
+from flask import Flask, Response, current_app, request
+from sqlalchemy.exc import DataError, SQLAlchemyError
 from werkzeug.exceptions import HTTPException
 
 from ..core.errors import Refusal, TooManyRequests
+from .database import RETRY_AFTER, Unavailable, health, one_line
 
 log = logging.getLogger(__name__)
 REALM = 'Basic realm="flaskpypi"'
@@ -40,6 +42,23 @@ def register_error_handlers(app: Flask) -> None:
         if isinstance(exc, TooManyRequests):
             response.headers["Retry-After"] = str(exc.retry_after)
         return response
+
+    @app.errorhandler(Unavailable)
+    def on_unavailable(exc: Unavailable) -> Response:
+        response = refusal_response(503, exc.message)
+        response.headers["Retry-After"] = str(RETRY_AFTER)
+        return response
+
+    @app.errorhandler(SQLAlchemyError)
+    def on_database(exc: SQLAlchemyError) -> Response:
+        """A value the database refuses is the client's (400); a lost database or schema is a 503."""
+        if isinstance(exc, DataError):
+            return refusal_response(400, f"The database refused a value of this request: {one_line(exc)}")
+        unavailable = health(current_app).classify(exc)
+        if unavailable is None:
+            raise exc  # a bug: Flask logs it and answers 500
+        log.warning("%s %s: %s", request.method, request.path, unavailable.message)
+        return on_unavailable(unavailable)
 
     @app.errorhandler(HTTPException)
     def on_http(exc: HTTPException) -> Response:

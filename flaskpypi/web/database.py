@@ -1,0 +1,304 @@
+"""The database as a dependency that can fail: timeouts, a lost server answered with 503, readiness, schema repair.
+
+- PostgreSQL gets a connect timeout and a statement timeout (engine options); a connection whose server stops
+  answering (no timeout of the server's can fire) is shut down by the watchdog, so a request never hangs;
+  every checkout pings the connection under a short deadline (pool_pre_ping with a bound), so the pool
+  recovers by itself when the server is back.
+- SQLite gets WAL and a busy timeout.
+- A schema that vanished (a re-created, empty database) is re-created: the migrations run again under the
+  start lock, and the index is rebuilt from storage; meanwhile requests answer 503.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import threading
+from dataclasses import dataclass, field
+from typing import Any
+
+from alembic.script import ScriptDirectory
+from flask import Flask, current_app, request
+from sqlalchemy import event, text
+from sqlalchemy.engine import Engine
+from sqlalchemy.exc import (
+    DisconnectionError,
+    InterfaceError,
+    OperationalError,
+    ProgrammingError,
+    SQLAlchemyError,
+)
+from sqlalchemy.exc import TimeoutError as PoolTimeout
+
+from ..extensions import db
+from ..index.migrate import alembic_config, start_lock, upgrade
+from ..index.rebuild import Rebuilder
+from ..index.service import IndexService
+from ..settings import Settings
+from .watchdog import watchdog
+
+log = logging.getLogger(__name__)
+RETRY_AFTER = 5  # seconds a client is asked to wait after a 503
+GRACE = 2.0  # the server's own statement timeout fires first; the watchdog only for a server that went silent
+PROBE_KEY = "flaskpypi-readyz/probe"
+EXTENSION = "flaskpypi.database"
+
+
+class Unavailable(Exception):
+    """The database (or its schema) cannot serve the request now; answered 503 with Retry-After."""
+
+    def __init__(self, check: str, message: str) -> None:
+        super().__init__(message)
+        self.check = check
+        self.message = message
+
+
+def engine_options(settings: Settings) -> dict[str, Any]:
+    """SQLALCHEMY_ENGINE_OPTIONS for the database URL: timeouts on every dialect."""
+    timeout = settings.database_timeout
+    if settings.database_url.startswith("sqlite"):
+        return {"connect_args": {"timeout": timeout}}
+    options: dict[str, Any] = {"pool_timeout": timeout}
+    if settings.database_url.startswith("postgresql"):
+        options["connect_args"] = {
+            "connect_timeout": max(2, settings.database_connect_timeout),
+            "options": f"-c statement_timeout={timeout * 1000} -c lock_timeout={timeout * 1000}",
+        }
+    else:
+        options["pool_pre_ping"] = True
+    return options
+
+
+def one_line(exc: BaseException) -> str:
+    """The first line of a driver's message, without SQL or parameters."""
+    orig = getattr(exc, "orig", None) or exc
+    text_ = str(orig).strip().splitlines()
+    return text_[0][:200] if text_ else orig.__class__.__name__
+
+
+@dataclass
+class DatabaseHealth:
+    """Per-app state: the schema revision this code expects, and the schema repair when one runs."""
+
+    app: Flask
+    settings: Settings
+    expected: str | None = None
+    repairing: bool = False
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def classify(self, exc: SQLAlchemyError) -> Unavailable | None:
+        """Unavailable when the error says the database is lost or its schema is missing; None: a bug."""
+        if _schema_missing(exc):
+            self.repair()
+            return Unavailable("schema", f"The database has no flaskpypi schema; re-creating it ({one_line(exc)}).")
+        if isinstance(exc, OperationalError | InterfaceError | DisconnectionError | PoolTimeout):
+            return Unavailable("database", f"The database is unavailable: {one_line(exc)}")
+        if getattr(exc, "connection_invalidated", False):
+            return Unavailable("database", f"The database connection was lost: {one_line(exc)}")
+        return None
+
+    def checks(self) -> dict[str, dict[str, Any]]:
+        """Readiness: the database answers, its schema is at the expected revision, storage answers."""
+        results: dict[str, dict[str, Any]] = {}
+        revision: str | None = None
+        try:
+            with db.engine.connect() as conn:
+                conn.execute(text("SELECT 1"))
+                results["database"] = {"ok": True}
+                try:
+                    revision = conn.execute(text("SELECT version_num FROM alembic_version")).scalar()
+                except SQLAlchemyError:
+                    revision = None
+        except SQLAlchemyError as exc:
+            results["database"] = {"ok": False, "error": one_line(exc)}
+        if results["database"]["ok"]:
+            schema: dict[str, Any] = {"ok": revision == self.expected and not self.repairing,
+                                      "revision": revision, "expected": self.expected}  # fmt: skip
+            if revision is None:
+                self.repair()
+                schema["error"] = "no flaskpypi schema: re-creating it"
+            elif self.repairing:
+                schema["error"] = "the index is being rebuilt from storage"
+            elif revision != self.expected:
+                schema["error"] = f"schema revision {revision}, this server expects {self.expected}"
+            results["schema"] = schema
+        else:
+            results["schema"] = {"ok": False, "error": "the database is unavailable"}
+        results["storage"] = _storage_check(self.app)
+        return results
+
+    def repair(self) -> None:
+        """Re-create the schema (and rebuild the index from storage) in the background, once at a time."""
+        with self._lock:
+            if self.repairing:
+                return
+            self.repairing = True
+        log.warning("The database has no flaskpypi schema: re-creating it and rebuilding the index from storage")
+        threading.Thread(target=self._repair, name="flaskpypi-schema-repair", daemon=True).start()
+
+    def _repair(self) -> None:
+        try:
+            with self.app.app_context():
+                db.engine.dispose()  # connections of the old database (or the old schema) are stale
+                prepare_database(self.app)
+        except Exception:
+            log.exception("Re-creating the schema failed; the next request that finds it missing tries again")
+        finally:
+            self.repairing = False
+
+
+def _schema_missing(exc: SQLAlchemyError) -> bool:
+    orig = getattr(exc, "orig", None)
+    if getattr(orig, "sqlstate", None) in ("42P01", "3F000"):  # undefined table / schema (PostgreSQL)
+        return True
+    return isinstance(exc, OperationalError | ProgrammingError) and "no such table" in str(orig)
+
+
+def _storage_check(app: Flask) -> dict[str, Any]:
+    storage = app.extensions["flaskpypi"].storage
+    try:
+        storage.exists(PROBE_KEY)
+        local = storage.local_path(PROBE_KEY)
+        if local and not os.path.isdir(os.path.dirname(os.path.dirname(local))):
+            return {"ok": False, "error": f"the storage folder is missing: {storage.describe()}"}
+    except Exception as exc:  # any plugin's failure means the same: storage does not answer
+        return {"ok": False, "error": f"{exc.__class__.__name__}: {str(exc)[:200]}"}
+    return {"ok": True}
+
+
+def health(app: Flask) -> DatabaseHealth:
+    """The app's database health state."""
+    return app.extensions[EXTENSION]
+
+
+def init_database(app: Flask, settings: Settings) -> None:
+    """Install the guards on the engine, then migrate and, when the index is new, rebuild it from storage."""
+    state = DatabaseHealth(app, settings)
+    state.expected = ScriptDirectory.from_config(alembic_config()).get_current_head()
+    app.extensions[EXTENSION] = state
+    app.before_request(_repair_gate)
+    with app.app_context():
+        _install_guards(db.engine, settings)
+        prepare_database(app)
+
+
+def _repair_gate() -> None:
+    """While this process re-creates the schema, requests (but liveness and readiness) answer 503."""
+    if health(current_app).repairing and request.blueprint != "health":
+        raise Unavailable("schema", "The index is being re-created from storage; retry shortly.")
+
+
+def prepare_database(app: Flask) -> None:
+    """Migrate the schema, and rebuild from storage when the index is new (or its schema was just made)."""
+    runtime = app.extensions["flaskpypi"]
+    settings = runtime.settings
+    with start_lock(app.instance_path):
+        created = _revision(db.engine) is None
+        upgrade(db.engine)
+        service = IndexService(db.session, runtime.storage)
+        if settings.auto_reindex and (created or service.is_empty()):
+            log.info("The index is empty. Rebuilding from storage %s ...", runtime.storage.describe())
+            runtime.rebuilt_at_start = Rebuilder(db.session, runtime.storage, runtime.policy).rebuild()
+        projects, files = IndexService(db.session, runtime.storage).counts()
+        db.session.remove()
+    log.info("Serving %d projects, %d files from %s", projects, files, runtime.storage.describe())
+
+
+def _revision(engine: Engine) -> str | None:
+    with engine.connect() as conn:
+        try:
+            return conn.execute(text("SELECT version_num FROM alembic_version")).scalar()
+        except SQLAlchemyError:
+            return None
+
+
+def _install_guards(engine: Engine, settings: Settings) -> None:
+    if engine.dialect.name == "sqlite":
+        busy_ms = settings.database_timeout * 1000
+
+        @event.listens_for(engine, "connect")
+        def _on_connect(dbapi_conn: Any, _record: Any) -> None:
+            cursor = dbapi_conn.cursor()
+            cursor.execute("PRAGMA journal_mode=WAL")  # several workers share one file
+            cursor.execute(f"PRAGMA busy_timeout={busy_ms}")
+            cursor.execute("PRAGMA foreign_keys=ON")
+            cursor.close()
+
+        engine.dispose()
+        return
+    if engine.dialect.name != "postgresql":
+        return
+    _SilentServerGuard(engine, settings.database_timeout + GRACE, max(1.0, settings.database_connect_timeout / 2))
+
+
+class _SilentServerGuard:
+    """Bound every statement and every checkout ping by a deadline that shuts the connection's socket down."""
+
+    def __init__(self, engine: Engine, statement_seconds: float, ping_seconds: float) -> None:
+        self.statement_seconds = statement_seconds
+        self.ping_seconds = ping_seconds
+        event.listen(engine, "checkout", self.ping)
+        event.listen(engine, "before_cursor_execute", self.before)
+        event.listen(engine, "after_cursor_execute", self.after)
+        event.listen(engine, "handle_error", self.failed)
+
+    def ping(self, dbapi_conn: Any, _record: Any, _proxy: Any) -> None:
+        """pool_pre_ping with a deadline: a silent server makes the pool open a new connection."""
+        guard = _Shutdown(dbapi_conn)
+        deadline = watchdog.arm(self.ping_seconds, guard)
+        try:
+            cursor = dbapi_conn.cursor()
+            try:
+                cursor.execute("SELECT 1")
+            finally:
+                cursor.close()
+        except Exception as exc:
+            raise DisconnectionError(f"the database did not answer a ping: {one_line(exc)}") from exc
+        finally:
+            guard.cancel(deadline)
+
+    def before(self, conn: Any, _cursor: Any, _statement: Any, _params: Any, _context: Any, _many: Any) -> None:
+        guard = _Shutdown(conn.connection.dbapi_connection)
+        conn.info["flaskpypi.deadline"] = (guard, watchdog.arm(self.statement_seconds, guard))
+
+    def after(self, conn: Any, *_args: Any) -> None:
+        armed = conn.info.pop("flaskpypi.deadline", None)
+        if armed:
+            armed[0].cancel(armed[1])
+
+    def failed(self, context: Any) -> None:
+        if context.connection is not None:
+            self.after(context.connection)
+
+
+class _Shutdown:
+    """The watchdog action: shut the connection's socket down, so the blocked call fails at once."""
+
+    def __init__(self, dbapi_conn: Any) -> None:
+        self.dbapi_conn = dbapi_conn
+        self.lock = threading.Lock()
+        self.done = False
+
+    def cancel(self, deadline: Any) -> None:
+        with self.lock:  # after this, the action can no longer touch the (reusable) file descriptor
+            self.done = True
+            deadline.cancel()
+
+    def __call__(self) -> None:
+        with self.lock:
+            if self.done:
+                return
+            self.done = True
+            try:
+                fd = self.dbapi_conn.fileno()
+                sock = socket.socket(fileno=os.dup(fd))
+            except Exception:  # already closed
+                return
+            log.warning("The database did not answer in time: closing the connection")
+            try:
+                sock.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+            finally:
+                sock.close()
