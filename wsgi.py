@@ -1,5 +1,5 @@
-"""The WSGI entry point: `gunicorn wsgi:app`."""
+"""The WSGI entry point of a checkout: `gunicorn wsgi:app` (an installed package: `gunicorn flaskpypi.wsgi:app`)."""
 
-from flaskpypi import create_app
+from flaskpypi.wsgi import app
 
-app = create_app()
+__all__ = ["app"]

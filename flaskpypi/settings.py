@@ -93,6 +93,16 @@ def _choice(*allowed: str) -> Callable[[Any], str]:
     return parse
 
 
+def _at_least(low: int) -> Callable[[Any], int]:
+    def parse(value: Any) -> int:
+        number = int(value)
+        if number < low:
+            raise ValueError(f"expected a whole number of at least {low}")
+        return number
+
+    return parse
+
+
 def _setting(default: Any, parse: Callable[[Any], Any], doc: str) -> Any:
     factory = (lambda: type(default)(default)) if isinstance(default, list | dict) else None
     meta = {"parse": parse, "doc": doc}
@@ -248,6 +258,15 @@ class Settings:
     metrics_token: str = _setting("", _as_str, "bearer token that metrics = token asks scrapers for")
     log_level: str = _setting("INFO", _choice("debug", "info", "warning", "error"), "logging level")
     auto_reindex: bool = _setting(True, _as_bool, "rebuild the database from storage at start when it is empty")
+    bind: list = _setting(
+        ["127.0.0.1:6543"],
+        _as_list,
+        "`flaskpypi serve`: addresses to listen on, HOST:PORT or unix:PATH, comma-separated (the image: 0.0.0.0:6543)",
+    )
+    workers: int = _setting(0, _at_least(0), "`flaskpypi serve`: worker processes; 0: $WEB_CONCURRENCY if set, else 2")
+    threads: int = _setting(
+        4, _at_least(1), "`flaskpypi serve`: threads per worker, each serving one request at a time (gthread)"
+    )
 
     def __post_init__(self) -> None:
         self.log_level = self.log_level.upper()

@@ -27,3 +27,18 @@ if [ ! -x /usr/sbin/slapd ] || [ ! -x /usr/sbin/slapadd ]; then
     echo "note: slapd missing and not root: LDAP tests will skip (CI installs it)" >&2
   fi
 fi
+
+# The container image test (podman, runc, debootstrap for a base image made from Debian's packages) and the
+# reverse-proxy test (nginx-light, openssl for its certificate).
+need=()
+for tool in podman:podman runc:runc debootstrap:debootstrap nginx:nginx-light openssl:openssl; do
+  command -v "${tool%%:*}" >/dev/null || [ -x "/usr/sbin/${tool%%:*}" ] || need+=("${tool#*:}")
+done
+if [ ${#need[@]} -gt 0 ]; then
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}" >/dev/null
+  else
+    echo "note: ${need[*]} missing and not root: container and nginx tests will skip (CI installs them)" >&2
+  fi
+fi

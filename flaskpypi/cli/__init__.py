@@ -18,6 +18,7 @@ from .access import COMMANDS as ACCESS_COMMANDS
 from .cache import cache
 from .indexing import reindex, upgrade_db
 from .makeconfig import make_config
+from .serve import serve
 from .storage import migrate
 
 DEFAULT_PORT = "6543"
@@ -75,7 +76,7 @@ def cli() -> None:
     """flaskpypi: a private Python package index."""
 
 
-for _command in [*APP_COMMANDS, make_config, migrate]:
+for _command in [*APP_COMMANDS, make_config, migrate, serve]:
     cli.add_command(_command)
 
 

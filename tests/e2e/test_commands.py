@@ -104,8 +104,17 @@ def _stop(proc: subprocess.Popen[bytes]) -> str:
     return out.decode(errors="replace")
 
 
-@pytest.mark.parametrize("how", ["flaskpypi run", "flask --app flaskpypi run", "gunicorn wsgi:app"])
-def test_three_ways_to_start_the_same_app(tmp_path: Path, how: str) -> None:
+@pytest.mark.parametrize(
+    "how",
+    [
+        "flaskpypi run",
+        "flask --app flaskpypi run",
+        "gunicorn wsgi:app",
+        "flaskpypi serve",
+        "gunicorn flaskpypi.wsgi:app",
+    ],
+)
+def test_every_way_to_start_the_same_app(tmp_path: Path, how: str) -> None:
     instance = tmp_path / "instance"
     packages = tmp_path / "pkgs"
     instance.mkdir()
@@ -120,8 +129,18 @@ def test_three_ways_to_start_the_same_app(tmp_path: Path, how: str) -> None:
         "flaskpypi run": [str(BIN / "flaskpypi"), "run", "--port", str(port)],
         "flask --app flaskpypi run": [str(BIN / "flask"), "--app", "flaskpypi", "run", "--port", str(port)],
         "gunicorn wsgi:app": [str(BIN / "gunicorn"), "-w", "2", "-b", f"127.0.0.1:{port}", "wsgi:app"],
+        "flaskpypi serve": [str(BIN / "flaskpypi"), "serve"],
+        "gunicorn flaskpypi.wsgi:app": [
+            str(BIN / "gunicorn"),
+            "-c",
+            "python:flaskpypi.gunicorn_conf",
+            "flaskpypi.wsgi:app",
+        ],
     }[how]
-    proc = _serve(cmd, port, env, ROOT)
+    installed = how in ("flaskpypi serve", "gunicorn flaskpypi.wsgi:app")  # no checkout files: the package alone
+    if installed:
+        env["FLASKPYPI_BIND"] = f"127.0.0.1:{port}"
+    proc = _serve(cmd, port, env, tmp_path if installed else ROOT)
     try:
         listing = requests.get(f"http://127.0.0.1:{port}/simple/", timeout=10).text
         assert ">preloaded</a>" in listing

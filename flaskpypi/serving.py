@@ -1,0 +1,48 @@
+"""The production server's gunicorn options, shared by `flaskpypi serve`, flaskpypi.gunicorn_conf and the
+checkout's gunicorn.conf.py: one set of defaults, with the bind address and worker count from the settings."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from typing import Any
+
+from flask import Flask
+
+from .settings import INSTANCE_ENV, Settings, SettingsError, load_settings
+
+DEFAULT_WORKERS = 2
+GUNICORN_DEFAULTS: dict[str, Any] = {
+    "worker_class": "gthread",  # threads keep connections alive: pip and uv reuse them for every page and file
+    "keepalive": 5,  # seconds an idle connection is kept (gunicorn's default of 2 is shorter than pip's pauses)
+    "timeout": 120,  # seconds a worker may go silent: large uploads and upstream fetches take a while
+    "graceful_timeout": 10,  # seconds running requests get to finish on a stop (a container engine's default)
+}
+# A gthread worker reads a request body lazily, when the app reads it (request.files): the app answers 401/403
+# from the headers first and bounds the read by body_timeout/body_min_rate (settings). In production a buffering
+# reverse proxy in front receives slow bodies instead of these threads (README, Production).
+
+
+def instance_path() -> str:
+    """The instance folder create_app uses: $FLASKPYPI_INSTANCE_PATH, else Flask's default for the package."""
+    return Flask("flaskpypi", instance_path=os.environ.get(INSTANCE_ENV) or None).instance_path
+
+
+def serving_settings() -> Settings:
+    """The settings as create_app reads them (file, then FLASKPYPI_* variables); SettingsError names a bad one."""
+    return load_settings(instance_path())[0]
+
+
+def gunicorn_options(settings: Settings, environ: Mapping[str, str] = os.environ) -> dict[str, Any]:
+    """gunicorn settings: the defaults above, `bind` and `threads` from the settings, and `workers` from the
+    settings, else $WEB_CONCURRENCY (as Heroku and gunicorn itself read it), else 2."""
+    workers = settings.workers
+    if not workers:
+        text = environ.get("WEB_CONCURRENCY", "").strip()
+        try:
+            workers = int(text) if text else DEFAULT_WORKERS
+        except ValueError:
+            raise SettingsError(f"Malformed environment variable WEB_CONCURRENCY: expected a number (got {text!r})")
+        if workers < 1:
+            raise SettingsError(f"Malformed environment variable WEB_CONCURRENCY: expected at least 1 (got {text!r})")
+    return {**GUNICORN_DEFAULTS, "bind": list(settings.bind), "workers": workers, "threads": settings.threads}
