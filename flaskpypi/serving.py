@@ -4,7 +4,9 @@ checkout's gunicorn.conf.py: one set of defaults, with the bind address and work
 from __future__ import annotations
 
 import os
+import tempfile
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Any
 
 from flask import Flask
@@ -45,4 +47,29 @@ def gunicorn_options(settings: Settings, environ: Mapping[str, str] = os.environ
             raise SettingsError(f"Malformed environment variable WEB_CONCURRENCY: expected a number (got {text!r})")
         if workers < 1:
             raise SettingsError(f"Malformed environment variable WEB_CONCURRENCY: expected at least 1 (got {text!r})")
-    return {**GUNICORN_DEFAULTS, "bind": list(settings.bind), "workers": workers, "threads": settings.threads}
+    return {**GUNICORN_DEFAULTS, "bind": list(settings.bind), "workers": workers, "threads": settings.threads,
+            "on_starting": on_starting, "child_exit": child_exit}  # fmt: skip
+
+
+METRICS_DIR_ENV = "PROMETHEUS_MULTIPROC_DIR"
+
+
+def on_starting(_server: Any) -> None:
+    """gunicorn master hook: a fresh folder for the workers' metrics (prometheus-client's multiprocess mode).
+
+    It runs before any worker imports the app, so every worker writes its samples there and /metrics sums
+    them (with --preload the app would be imported first: keep preload off, the default).
+    """
+    folder = os.environ.get(METRICS_DIR_ENV) or tempfile.mkdtemp(prefix="flaskpypi-metrics-")
+    os.makedirs(folder, exist_ok=True)
+    for stale in Path(folder).glob("*.db"):
+        stale.unlink()
+    os.environ[METRICS_DIR_ENV] = folder
+
+
+def child_exit(_server: Any, worker: Any) -> None:
+    """gunicorn master hook: a dead worker's live gauges stop counting."""
+    if os.environ.get(METRICS_DIR_ENV):
+        from prometheus_client import multiprocess
+
+        multiprocess.mark_process_dead(worker.pid)

@@ -96,3 +96,39 @@ def test_the_wheel_carries_the_wsgi_module_and_gunicorn_defaults(tmp_path: Path)
         "flaskpypi/serving.py",
         "flaskpypi/cli/serve.py",
     } <= names
+
+
+def test_metrics_sum_every_worker_under_serve(tmp_path: Path) -> None:
+    """prometheus-client's multiprocess mode: any worker's /metrics counts the requests all workers served."""
+    from prometheus_client.parser import text_string_to_metric_families
+
+    port = free_port()
+    env = _env(tmp_path, FLASKPYPI_BIND=f"127.0.0.1:{port}", FLASKPYPI_WORKERS="2", FLASKPYPI_METRICS="open")
+    env.pop("PROMETHEUS_MULTIPROC_DIR", None)
+    proc = subprocess.Popen([str(FLASKPYPI), "serve"], env=env, cwd=tmp_path, stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, start_new_session=True)  # fmt: skip
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                if requests.get(f"http://127.0.0.1:{port}/health", timeout=5).ok:
+                    break
+            except requests.RequestException:
+                assert proc.poll() is None and time.monotonic() < deadline, "flaskpypi serve did not start"
+                time.sleep(0.2)
+        for _ in range(40):  # a new connection each time: both workers take some
+            response = requests.get(f"http://127.0.0.1:{port}/simple/", headers={"Connection": "close"}, timeout=10)
+            assert response.ok
+        for _ in range(10):
+            text = requests.get(f"http://127.0.0.1:{port}/metrics", headers={"Connection": "close"}, timeout=10).text
+            counted = sum(
+                s.value
+                for family in text_string_to_metric_families(text)
+                for s in family.samples
+                if s.name == "flaskpypi_http_requests_total" and s.labels.get("endpoint") == "simple.root"
+            )
+            assert counted == 40, text
+    finally:
+        os.killpg(proc.pid, signal.SIGTERM)
+        log = proc.communicate(timeout=40)[0].decode(errors="replace")
+    assert len(re.findall(r"Booting worker with pid", log)) == 2, log
