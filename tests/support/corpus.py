@@ -324,3 +324,81 @@ def corpus_files(entries: Sequence[Entry] | None = None, dest: Path = CACHE_DIR)
     entries = list(entries) if entries is not None else load_entries()
     ensure_corpus(entries, dest)
     return [CorpusFile(e, dest / e.filename) for e in entries]
+
+
+# -- uploading and installing ----------------------------------------------------------------------
+
+# packaging's raw names -> the legacy upload form's names, where they differ (as twine sends them).
+_FORM_NAME = {"platforms": "platform", "supported_platforms": "supported_platform", "license_files": "license_file"}
+
+
+def twine_refusal(path: Path) -> str | None:
+    """Why twine refuses to upload this file on the client side (its own metadata checks), None if it uploads."""
+    from twine.exceptions import InvalidDistribution
+    from twine.package import PackageFile
+
+    try:
+        PackageFile.from_filename(str(path), None)
+    except InvalidDistribution as exc:
+        return str(exc)
+    return None
+
+
+def legacy_upload_form(f: CorpusFile) -> list[tuple[str, str]]:
+    """The legacy upload form twine would send for this file, built from what packaging parses (values
+    packaging leaves unparsed, such as latin-1 text, sent as decoded text): for the files twine refuses."""
+    import re
+
+    fields = {**{name: f.value(name) for name in _HEADER}, **f.raw}
+    fields.pop("name", None)
+    form = [(":action", "file_upload"), ("protocol_version", "1")]
+    form.append(("name", re.sub("[^A-Za-z0-9.]+", "-", str(f.raw.get("name") or f.name))))
+    form.append(("filetype", "bdist_wheel" if f.is_wheel else "sdist"))
+    form.append(("pyversion", f.filename[: -len(".whl")].split("-")[-3] if f.is_wheel else "source"))
+    form.append(("metadata_version", f.metadata_version))
+    form.append(("sha256_digest", f.entry.sha256))
+    form.append(("blake2_256_digest", hashlib.blake2b(f.path.read_bytes(), digest_size=32).hexdigest()))
+    for name, value in fields.items():
+        if value is None or name == "metadata_version":
+            continue
+        key = _FORM_NAME.get(name, name)
+        if name == "keywords" and isinstance(value, list):
+            form.append((key, ", ".join(value)))
+        elif isinstance(value, dict):
+            form += [(key, f"{label}, {url}") for label, url in value.items()]
+        elif isinstance(value, list):
+            form += [(key, str(item)) for item in value]
+        else:
+            form.append((key, str(value)))
+    return form
+
+
+def installable_here(filename: str) -> bool:
+    """A wheel this interpreter and platform can install (pip and uv pick it over nothing else)."""
+    from packaging.tags import sys_tags
+
+    if not filename.endswith(".whl"):
+        return False
+    return bool(set(parse_wheel_filename(filename)[3]) & set(sys_tags()))
+
+
+def install_sample(files: Sequence[CorpusFile], count: int, offset: int = 0) -> list[CorpusFile]:
+    """`count` files installable here, one per project, spread over the corpus (offset picks another spread)."""
+    import platform
+
+    from packaging.specifiers import InvalidSpecifier, SpecifierSet
+
+    here = platform.python_version()
+    candidates: dict[str, CorpusFile] = {}
+    for f in files:
+        try:
+            fits = SpecifierSet(str(f.value("requires_python") or "")).contains(here)
+        except InvalidSpecifier:
+            fits = False
+        if installable_here(f.filename) and fits and f.name not in candidates:
+            candidates[f.name] = f
+    ordered = [candidates[name] for name in sorted(candidates)]
+    if len(ordered) < count:
+        raise ValueError(f"only {len(ordered)} installable projects in the corpus, {count} asked for")
+    step = len(ordered) / count
+    return [ordered[(int(i * step) + offset) % len(ordered)] for i in range(count)]
