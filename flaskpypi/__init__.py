@@ -12,6 +12,7 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 
 from .auth import load_auth
 from .auth.policy import AccessPolicy
+from .core.archives import ArchiveLimits
 from .extensions import csrf, db, login_manager
 from .index.migrate import start_lock, upgrade
 from .index.rebuild import Rebuilder
@@ -91,7 +92,8 @@ def _runtime(settings: Settings) -> Runtime:
     storage = load_storage(settings.storage_url, settings.storage_options)
     backend = load_auth(settings.auth_backend, settings, settings.auth_options)
     access = AccessPolicy(backend, settings.default_read, settings.default_write, settings.cache_update)
-    policy = Policy(settings.allow_overwrite, settings.allow_delete, settings.max_upload_size)
+    policy = Policy(settings.allow_overwrite, settings.allow_delete, settings.max_upload_size,
+                    ArchiveLimits.from_settings(settings))  # fmt: skip
     return Runtime(settings, storage, access, policy)
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import os
 import re
 import secrets
@@ -14,6 +15,7 @@ from typing import Any
 
 from pypi_simple import PYPI_SIMPLE_ENDPOINT
 
+log = logging.getLogger(__name__)
 ENV_PREFIX = "FLASKPYPI_"
 CONFIG_ENV = "FLASKPYPI_CONFIG"
 INSTANCE_ENV = "FLASKPYPI_INSTANCE_PATH"
@@ -193,6 +195,16 @@ class Settings:
     allow_overwrite: bool = _setting(False, _as_bool, "allow uploading other bytes under an existing filename")
     allow_delete: bool = _setting(True, _as_bool, "allow writers to delete files (admins always may)")
     max_upload_size: int = _setting(100 * 1024**2, _as_size, "largest accepted upload, bytes or 100M/1G; larger is 413")
+    max_metadata_size: int = _setting(
+        4 * 1024**2, _as_size, "largest core metadata file (METADATA, PKG-INFO) read from a distribution; larger is 400"
+    )
+    max_uncompressed_size: int = _setting(
+        4 * 1024**3, _as_size, "most bytes a distribution's archive may inflate to (zip and gzip bombs); more is 400"
+    )
+    max_compression_ratio: int = _setting(
+        200, int, "most times its own size an archive may inflate to, past 16M inflated; more is 400"
+    )
+    max_archive_members: int = _setting(100_000, int, "most members (files) in a distribution's archive; more is 400")
     stream_files: bool = _setting(
         False, _as_bool, "stream downloads through the app instead of redirecting to signed URLs"
     )
@@ -237,6 +249,21 @@ def _parse(name: str, value: Any, source: str) -> Any:
         raise SettingsError(f"Malformed setting {name!r} in {source}: {exc} (got {value!r})")
 
 
+# Kubernetes puts <SERVICE>_PORT=tcp://ip:port, <SERVICE>_PORT_<n>_TCP[_PROTO|_PORT|_ADDR], <SERVICE>_SERVICE_HOST
+# and <SERVICE>_SERVICE_PORT[_<name>] into every pod of a namespace with a Service named like the prefix.
+_SERVICE_LINK = re.compile(
+    rf"^{ENV_PREFIX}(SERVICE_HOST|SERVICE_PORT(_[A-Z0-9_]+)?|PORT_\d+_(TCP|UDP|SCTP)(_PROTO|_PORT|_ADDR)?)$"
+)
+_SERVICE_URL = re.compile(r"^(tcp|udp|sctp)://[^/]+:\d+$")
+
+
+def is_service_link(key: str, value: str, name: str) -> bool:
+    """Whether FLASKPYPI_<NAME> is a Kubernetes service link variable rather than a setting."""
+    if key == f"{ENV_PREFIX}PORT" and _SERVICE_URL.match(value):
+        return True
+    return name not in {f.name for f in fields(Settings)} and bool(_SERVICE_LINK.match(key))
+
+
 def config_path(instance_path: str) -> Path | None:
     """The config file in use: $FLASKPYPI_CONFIG, else <instance>/flaskpypi.toml if present."""
     if os.environ.get(CONFIG_ENV):
@@ -270,6 +297,9 @@ def load_settings(
     for key, value in environ.items():
         if key.startswith(ENV_PREFIX) and key not in (CONFIG_ENV, INSTANCE_ENV):
             name = key[len(ENV_PREFIX) :].lower()
+            if is_service_link(key, value, name):
+                log.debug("Ignoring %s: a Kubernetes service link, not a setting", key)
+                continue
             values[name] = _parse(name, value, f"environment variable {key}")
     for name, value in (overrides or {}).items():
         values[name.lower()] = _parse(name.lower(), value, "test config")

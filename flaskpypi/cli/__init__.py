@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import os
-import sys
 
 import click
+import sqlalchemy.exc
 from flask import Flask
 from flask.cli import FlaskGroup
+from flask.helpers import get_debug_flag
+from sqlalchemy.exc import DBAPIError
 
 from .. import create_app
 from ..core.plugins import PluginError
@@ -23,26 +25,58 @@ APP_COMMANDS = [reindex, upgrade_db, *ACCESS_COMMANDS, cache, migrate]
 
 
 def register_commands(app: Flask) -> None:
-    """Commands reachable as `flask --app flaskpypi NAME` and `flaskpypi NAME`."""
+    """Commands reachable as `flask --app flaskpypi NAME` (`flaskpypi NAME` finds them without the app)."""
     for command in [*APP_COMMANDS, make_config]:
         app.cli.add_command(command)
 
 
 def _make_app() -> Flask:
-    try:
-        return create_app()
-    except (SettingsError, PluginError) as exc:
-        click.echo(f"Error: {exc}", err=True)
-        sys.exit(1)
+    return create_app()
 
 
-@click.group(cls=FlaskGroup, create_app=_make_app, add_version_option=False, load_dotenv=False)
+def describe_failure(exc: BaseException) -> str:
+    """One line for an operator: what failed, and what to check (the traceback is for --debug)."""
+    if isinstance(exc, SettingsError | PluginError):
+        return str(exc)
+    if isinstance(exc, DBAPIError | sqlalchemy.exc.ArgumentError | sqlalchemy.exc.NoSuchModuleError):
+        orig = getattr(exc, "orig", None) or exc
+        first = str(orig).strip().splitlines()[0] if str(orig).strip() else type(orig).__name__
+        return f"The database failed: {first}. Check database_url and that the database server is reachable."
+    if isinstance(exc, OSError):
+        where = f" ({exc.filename})" if exc.filename else ""
+        return f"{exc.strerror or exc}{where}. Check the paths and permissions in the settings."
+    text = str(exc).strip().splitlines()
+    return f"{type(exc).__name__}: {text[0] if text else 'no detail'}"
+
+
+class Group(FlaskGroup):
+    """Flask's group, except that listing commands (`--help`) never builds the app: nothing is created,
+    migrated or logged until a command that needs the index runs; and a failure prints one line."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        self._load_plugin_commands()
+        return sorted(click.Group.list_commands(self, ctx))
+
+    def invoke(self, ctx: click.Context) -> object:
+        try:
+            return super().invoke(ctx)
+        except (click.ClickException, click.exceptions.Exit, click.Abort, SystemExit):
+            raise
+        except Exception as exc:
+            if ctx.find_root().params.get("debug") or get_debug_flag():
+                raise
+            click.echo(f"Error: {describe_failure(exc)} (--debug shows the traceback)", err=True)
+            ctx.exit(1)
+
+
+@click.group(cls=Group, create_app=_make_app, add_version_option=False, load_dotenv=False)
+@click.version_option(package_name="flaskpypi", prog_name="flaskpypi", message="%(prog)s %(version)s")
 def cli() -> None:
     """flaskpypi: a private Python package index."""
 
 
-cli.add_command(make_config)
-cli.add_command(migrate)  # needs no app: it opens the storages it is given
+for _command in [*APP_COMMANDS, make_config, migrate]:
+    cli.add_command(_command)
 
 
 def main() -> None:

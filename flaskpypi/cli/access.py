@@ -24,6 +24,7 @@ from ..auth.transfer import export_access, import_access
 from ..core.errors import Refusal
 from ..core.records import utcnow
 from ..extensions import db
+from .output import emit, json_option
 
 
 def _admin() -> AccessAdmin:
@@ -119,12 +120,14 @@ def user_admin(name: str, off: bool) -> None:
 
 @user_group.command("list")
 @click.option("--pending", is_flag=True, help="Only users waiting for approval.")
+@json_option
 @with_appcontext
 @_refusals
-def user_list(pending: bool) -> None:
+def user_list(pending: bool, as_json: bool) -> None:
     """List users: name, state, admin flag, groups."""
-    for u in _admin().store.list_users("pending" if pending else None):
-        click.echo(f"{u.name}\t{u.state}\t{'admin' if u.admin else '-'}\t{','.join(u.groups) or '-'}")
+    users = _admin().store.list_users("pending" if pending else None)
+    rows = [{"name": u.name, "state": u.state, "admin": u.admin, "groups": list(u.groups)} for u in users]
+    emit(rows, ["name", "state", "admin", "groups"], as_json)
 
 
 # -- groups -------------------------------------------------------------------------------------
@@ -181,12 +184,14 @@ def group_rm_user(group: str, users: tuple[str, ...]) -> None:
 
 
 @group_group.command("list")
+@json_option
 @with_appcontext
 @_refusals
-def group_list() -> None:
+def group_list(as_json: bool) -> None:
     """List groups and their members."""
-    for g in _admin().store.list_groups():
-        click.echo(f"{g.name}\t{','.join(g.members) or '-'}\t{g.description}")
+    rows = [{"name": g.name, "members": list(g.members), "description": g.description}
+            for g in _admin().store.list_groups()]  # fmt: skip
+    emit(rows, ["name", "members", "description"], as_json)
 
 
 # -- permissions --------------------------------------------------------------------------------
@@ -234,14 +239,20 @@ def perm_revoke(project: str, subject: str) -> None:
 
 @perm_group.command("list")
 @click.argument("project", required=False)
+@json_option
 @with_appcontext
 @_refusals
-def perm_list(project: str | None) -> None:
+def perm_list(project: str | None, as_json: bool) -> None:
     """List grants (of one PROJECT) and the defaults."""
     admin = _admin()
-    for g in admin.backend.list_grants(project):
-        click.echo(f"{g.project}\t{g.kind}:{g.subject}\t{g.permission}")
     current = defaults_store.load(db.session, admin.access.configured)
+    rows = [{"project": g.project, "subject": f"{g.kind}:{g.subject}", "permission": g.permission}
+            for g in admin.backend.list_grants(project)]  # fmt: skip
+    if as_json:
+        defaults = {"read": list(current.read), "write": list(current.write), "cache": list(current.cache)}
+        click.echo(json.dumps({"grants": rows, "defaults": defaults}, indent=1))
+        return
+    emit(rows, ["project", "subject", "permission"], as_json)
     click.echo(f"defaults: read={','.join(current.read) or '-'} write={','.join(current.write) or '-'} "
                f"cache={','.join(current.cache) or '-'}")  # fmt: skip
 
@@ -292,14 +303,17 @@ def token_create(owner: str, projects: tuple[str, ...], read_only: bool, expires
 
 @token_group.command("list")
 @click.option("--user", help="Only this user's tokens.")
+@json_option
 @with_appcontext
-def token_list(user: str | None) -> None:
+def token_list(user: str | None, as_json: bool) -> None:
     """List tokens: id, owner, permission, scope, state, expiry, last use."""
-    for t in TokenStore(db.session).list(user):
-        state = "active" if t.active else ("revoked" if t.revoked else "expired")
-        when = lambda d: d.strftime("%Y-%m-%d %H:%M") if d else "-"  # noqa: E731
-        click.echo(f"{t.id}\t{t.owner}\t{t.permission}\t{','.join(t.projects) if t.projects else '*'}\t"
-                   f"{state}\texpires {when(t.expires)}\tused {when(t.last_used)}\t{t.description}")  # fmt: skip
+    rows = [
+        {"id": t.id, "owner": t.owner, "permission": t.permission, "projects": list(t.projects or []) or ["*"],
+         "state": "active" if t.active else ("revoked" if t.revoked else "expired"), "expires": t.expires,
+         "last_used": t.last_used, "description": t.description}
+        for t in TokenStore(db.session).list(user)
+    ]  # fmt: skip
+    emit(rows, ["id", "owner", "permission", "projects", "state", "expires", "last_used", "description"], as_json)
 
 
 @token_group.command("revoke")
@@ -320,17 +334,21 @@ def token_revoke(token_id: int) -> None:
 @click.option("--project", help="Only this project.")
 @click.option("--actor", help="Only this user.")
 @click.option("--action", help="Only this action (upload, delete, yank, perm.grant, token.create...).")
-@click.option("--json", "as_json_lines", is_flag=True, help="One JSON object per line.")
+@click.option("--json", "as_json_lines", is_flag=True, help="One JSON object per line (a log, not an array).")
 @with_appcontext
 def audit(limit: int, project: str | None, actor: str | None, action: str | None, as_json_lines: bool) -> None:
     """Print the audit log: when, who, from where, what."""
-    for entry in entries(db.session, limit=limit, project=project, actor=actor, action=action):
-        if as_json_lines:
+    found = entries(db.session, limit=limit, project=project, actor=actor, action=action)
+    if as_json_lines:
+        for entry in found:
             click.echo(json.dumps(as_json(entry)))
-            continue
-        detail = " ".join(f"{k}={v}" for k, v in (entry.detail or {}).items())
-        click.echo(f"{entry.at:%Y-%m-%d %H:%M:%S}\t{entry.actor or 'anonymous'}\t{entry.address or '-'}\t"
-                   f"{entry.action}\t{entry.project or '-'}\t{detail}")  # fmt: skip
+        return
+    rows = [
+        {"at": f"{e.at:%Y-%m-%d %H:%M:%S}", "actor": e.actor or "anonymous", "address": e.address,
+         "action": e.action, "project": e.project, "detail": " ".join(f"{k}={v}" for k, v in (e.detail or {}).items())}
+        for e in found
+    ]  # fmt: skip
+    emit(rows, ["at", "actor", "address", "action", "project", "detail"], False)
 
 
 @click.command("export-access")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import secrets
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -12,6 +13,7 @@ import click
 import tomli_w
 from werkzeug.security import generate_password_hash
 
+from ..auth.passwords import check_strength
 from ..core.plugins import STORAGE_GROUP, installed
 from ..settings import CONFIG_FILENAME, FALLBACKS, Settings
 
@@ -54,22 +56,31 @@ class Asker:
         choices: tuple[str, ...] | None = None,
         hide: bool = False,
         required: bool = True,
+        check: Callable[[str], str | None] | None = None,
     ) -> Any:
+        """The flag's value, else the answer; `check` says why a value is refused (None: accepted)."""
         if given is not None:
+            if check and (problem := check(given)):
+                raise click.BadParameter(problem, param_hint=repr(question))
             return given
         if not self.interactive:
             if default is not None or not required:
                 return default
             raise click.UsageError(f"--no-input: give a value for {question!r}")
         kind = click.Choice(choices) if choices else None
-        return click.prompt(
-            question,
-            default=default,
-            type=kind,
-            hide_input=hide,
-            confirmation_prompt=hide,
-            show_default=not hide,
-        )
+        while True:
+            answer = click.prompt(
+                question,
+                default=default,
+                type=kind,
+                hide_input=hide,
+                confirmation_prompt=hide,
+                show_default=not hide,
+            )
+            problem = check(answer) if check else None
+            if not problem:
+                return answer
+            click.echo(f"Error: {problem}", err=True)
 
 
 def _storage(asker: Asker, kind: str, opts: dict[str, Any], instance: Path) -> tuple[str, dict[str, Any]]:
@@ -193,7 +204,7 @@ def make_config(**opts: Any) -> None:
         choices=DOWNLOADS)  # fmt: skip
     database = asker.ask(opts["database_url"], "Database URL (blank: SQLite in the instance folder)", default="")
     admin = asker.ask(opts["admin_user"], "Admin username", default="admin")
-    password = asker.ask(opts["admin_password"], "Admin password", hide=True)
+    password = asker.ask(opts["admin_password"], "Admin password", hide=True, check=check_strength)
     fallback = asker.ask(opts["fallback"], "Fallback for projects not held here", default="none", choices=FALLBACKS)
     output = opts["output"] or instance / CONFIG_FILENAME
     if output.exists() and not opts["force"]:
@@ -205,6 +216,7 @@ def make_config(**opts: Any) -> None:
     output.write_text(_render(env, config))
     output.chmod(0o600)
     click.echo(f"Wrote {output}")
+    click.echo("A server that is already running reads its config only at start: restart it to use this one.")
     if output.resolve() != (instance / CONFIG_FILENAME).resolve():
         click.echo(f"Use it with: FLASKPYPI_CONFIG={output} flaskpypi run   (or gunicorn wsgi:app)")
 

@@ -1,12 +1,11 @@
-"""Distribution files: parse their names (wheel, PEP 625 sdist) and read the core metadata inside them."""
+"""Distribution files: parse their names (wheel, PEP 625 sdist), verify their archives and read their core metadata."""
 
 from __future__ import annotations
 
 import tarfile
 import zipfile
-from dataclasses import dataclass, field
-from email.parser import BytesParser
-from email.policy import compat32
+import zlib
+from dataclasses import dataclass
 from typing import BinaryIO
 
 from packaging.utils import (
@@ -18,10 +17,12 @@ from packaging.utils import (
 )
 from packaging.version import InvalidVersion, Version
 
+from .archives import ArchiveLimits, read_targz_member, read_zip_member
 from .errors import InvalidDistribution
+from .metadata import CoreMetadata, parse_metadata
 from .names import validate_filename
 
-MAX_METADATA = 4 * 1024 * 1024
+__all__ = ["ArchiveLimits", "CoreMetadata", "DistName", "parse_filename", "read_core_metadata"]
 WHEEL, SDIST = "bdist_wheel", "sdist"
 
 
@@ -59,114 +60,57 @@ def content_type(filename: str) -> str:
     return "application/zip" if filename.endswith((".whl", ".zip")) else "application/gzip"
 
 
-@dataclass
-class CoreMetadata:
-    """A distribution's core metadata: the raw bytes (served as the PEP 658 file) and the fields we index."""
-
-    raw: bytes
-    name: str
-    version: str
-    summary: str = ""
-    requires_python: str = ""
-    description: str = ""
-    fields: dict[str, object] = field(default_factory=dict)
-
-
-_MULTI = ("Classifier", "Requires-Dist", "Project-URL", "Provides-Extra", "Platform", "Dynamic")
-_SINGLE = (
-    "Metadata-Version",
-    "Author",
-    "Author-email",
-    "Maintainer",
-    "Maintainer-email",
-    "License",
-    "License-Expression",
-    "Home-page",
-    "Keywords",
-    "Description-Content-Type",
-    "Download-URL",
-)
-
-
-def parse_metadata(raw: bytes) -> CoreMetadata:
-    """Parse RFC 822 core metadata leniently, as installers do; name and version are required."""
-    msg = BytesParser(policy=compat32).parsebytes(raw)
-    name, version = (msg.get("Name") or "").strip(), (msg.get("Version") or "").strip()
-    if not name or not version:
-        raise InvalidDistribution("The distribution's metadata has no Name or Version.")
-    description = msg.get("Description") or ""
-    payload = msg.get_payload()
-    if isinstance(payload, str) and payload.strip():
-        description = payload
-    fields: dict[str, object] = {}
-    for key in _SINGLE:
-        if msg.get(key):
-            fields[key.lower().replace("-", "_")] = str(msg.get(key)).strip()
-    for key in _MULTI:
-        values = [str(v).strip() for v in msg.get_all(key) or []]
-        if values:
-            fields[key.lower().replace("-", "_")] = values
-    return CoreMetadata(
-        raw=raw,
-        name=name,
-        version=version,
-        summary=(msg.get("Summary") or "").strip(),
-        requires_python=(msg.get("Requires-Python") or "").strip(),
-        description=description,
-        fields=fields,
-    )
-
-
-def _wheel_metadata(stream: BinaryIO, dist: DistName) -> bytes:
-    with zipfile.ZipFile(stream) as zf:
-        candidates = [n for n in zf.namelist() if n.count("/") == 1 and n.endswith(".dist-info/METADATA")]
-        matching = [n for n in candidates if _dist_info_project(n) == dist.project]
-        if len(matching) != 1:
-            raise InvalidDistribution(
-                f"Invalid wheel {dist.filename!r}: no single {dist.project}-*.dist-info/METADATA in it."
-            )
-        info = zf.getinfo(matching[0])
-        if info.file_size > MAX_METADATA:
-            raise InvalidDistribution(f"Invalid wheel {dist.filename!r}: METADATA is too large.")
-        if zf.testzip() is not None:
-            raise InvalidDistribution(f"Invalid wheel {dist.filename!r}: a member fails its CRC check.")
-        return zf.read(info)
+def _top_level(names: list[str], suffix: str) -> list[str]:
+    return [n for n in names if n.count("/") == 1 and n.endswith(suffix)]
 
 
 def _dist_info_project(member: str) -> str:
     return canonicalize_name(member.split("/", 1)[0].removesuffix(".dist-info").rsplit("-", 1)[0])
 
 
-def _sdist_metadata(stream: BinaryIO, dist: DistName) -> bytes:
-    if dist.filename.endswith(".zip"):
-        with zipfile.ZipFile(stream) as zf:
-            names = [n for n in zf.namelist() if n.count("/") == 1 and n.endswith("/PKG-INFO")]
-            if not names:
-                raise InvalidDistribution(f"Invalid sdist {dist.filename!r}: no top-level PKG-INFO.")
-            return zf.read(names[0])
-    with tarfile.open(fileobj=stream, mode="r:gz") as tf:
-        for member in tf:
-            if member.name.count("/") == 1 and member.name.endswith("/PKG-INFO") and member.isfile():
-                if member.size > MAX_METADATA:
-                    raise InvalidDistribution(f"Invalid sdist {dist.filename!r}: PKG-INFO is too large.")
-                extracted = tf.extractfile(member)
-                assert extracted is not None
-                data = extracted.read()
-                for _ in tf:  # read to the end so a truncated archive is caught here
-                    pass
-                return data
-    raise InvalidDistribution(f"Invalid sdist {dist.filename!r}: no top-level PKG-INFO.")
+def _wheel_metadata(stream: BinaryIO, dist: DistName, limits: ArchiveLimits) -> bytes:
+    def choose(names: list[str]) -> str | None:
+        matching = [n for n in _top_level(names, ".dist-info/METADATA") if _dist_info_project(n) == dist.project]
+        if len(matching) != 1:
+            raise InvalidDistribution(f"no single {dist.project}-*.dist-info/METADATA in it.")
+        return matching[0]
+
+    return read_zip_member(stream, choose, limits) or b""
 
 
-def read_core_metadata(stream: BinaryIO, dist: DistName) -> CoreMetadata:
-    """Read and check the metadata inside a distribution: it must name the file's project and version."""
+def _sdist_metadata(stream: BinaryIO, dist: DistName, limits: ArchiveLimits) -> bytes:
+    def choose(names: list[str]) -> str | None:
+        found = _top_level(names, "/PKG-INFO")
+        return found[0] if found else None
+
+    reader = read_zip_member if dist.filename.endswith(".zip") else read_targz_member
+    raw = reader(stream, choose, limits)
+    if raw is None:
+        raise InvalidDistribution("no top-level PKG-INFO.")
+    return raw
+
+
+def read_core_metadata(stream: BinaryIO, dist: DistName, limits: ArchiveLimits | None = None) -> CoreMetadata:
+    """Verify a distribution's archive and read its core metadata, which must name the file's project and version.
+
+    Raises InvalidDistribution (a 400) naming the file and what is wrong: damaged (CRC, truncated, bad
+    deflate), over a limit of `limits` (named by its setting), no metadata, or metadata of another project.
+    """
+    kind = "wheel" if dist.packagetype == WHEEL else "sdist"
+    limits = limits or ArchiveLimits()
     try:
-        raw = _wheel_metadata(stream, dist) if dist.packagetype == WHEEL else _sdist_metadata(stream, dist)
-    except InvalidDistribution:
-        raise
-    except (zipfile.BadZipFile, tarfile.TarError, EOFError, OSError, ValueError) as exc:
-        kind = "wheel" if dist.packagetype == WHEEL else "sdist"
-        raise InvalidDistribution(f"Invalid {kind} {dist.filename!r}: the archive is damaged ({exc}).")
+        stream.seek(0)
+        raw = (
+            _wheel_metadata(stream, dist, limits)
+            if dist.packagetype == WHEEL
+            else _sdist_metadata(stream, dist, limits)
+        )
+    except InvalidDistribution as exc:
+        raise InvalidDistribution(f"Invalid {kind} {dist.filename!r}: {exc.message}")
+    except (zipfile.BadZipFile, tarfile.TarError, zlib.error, EOFError, OSError, ValueError) as exc:
+        raise InvalidDistribution(
+            f"Invalid {kind} {dist.filename!r}: the archive is damaged ({exc or type(exc).__name__})."
+        )
     meta = parse_metadata(raw)
     check_same_project("metadata", meta.name, meta.version, dist)
     return meta

@@ -6,12 +6,14 @@ import json
 from dataclasses import asdict, dataclass, field, fields
 from datetime import UTC, datetime
 
+from .metadata import upgrade_fields
+
 SIDECAR_SUFFIX = ".json"
 METADATA_SUFFIX = ".metadata"
 PROVENANCE_SUFFIX = ".provenance"
 PROJECT_FILE = "_project.json"
 PROJECT_STATUSES = ("active", "archived", "quarantined", "deprecated")
-SIDECAR_VERSION = 1
+SIDECAR_VERSION = 2  # 2: metadata keyed by packaging.metadata.RawMetadata names
 
 
 def utcnow() -> datetime:
@@ -75,6 +77,7 @@ class FileRecord:
         known = {f.name for f in fields(cls)}
         data = {k: v for k, v in data.items() if k in known}
         data["upload_time"] = parse_iso(data["upload_time"])
+        data["metadata"] = upgrade_fields(data.get("metadata") or {})
         return cls(**data)
 
 

@@ -5,9 +5,10 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
-from .dists import SDIST, WHEEL, CoreMetadata, DistName, check_same_project
+from .dists import SDIST, WHEEL, DistName, check_same_project
 from .errors import BadRequest, InvalidDistribution
 from .hashes import Digests, sha256_bytes
+from .metadata import CoreMetadata
 from .records import FileRecord, utcnow
 
 DIGEST_FIELDS = ("sha256_digest", "md5_digest", "blake2_256_digest")
@@ -64,8 +65,6 @@ def build_record(
     dist: DistName, meta: CoreMetadata, digests: Digests, uploader: str | None, origin: str = "upload"
 ) -> FileRecord:
     """The record of a new file, taken from the file itself."""
-    fields_ = dict(meta.fields)
-    fields_["description"] = meta.description
     return FileRecord(
         filename=dist.filename,
         project=dist.project,
@@ -83,5 +82,5 @@ def build_record(
         summary=meta.summary,
         core_metadata_sha256=sha256_bytes(meta.raw) if dist.packagetype == WHEEL else None,
         origin=origin,
-        metadata=fields_,
+        metadata=dict(meta.fields),
     )

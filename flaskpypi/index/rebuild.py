@@ -138,7 +138,7 @@ class Rebuilder(IndexService):
                 copy.seek(0)
                 digests = digest_stream(copy)
                 copy.seek(0)
-                meta = read_core_metadata(copy, dist)  # type: ignore[arg-type]
+                meta = read_core_metadata(copy, dist, self.policy.limits)  # type: ignore[arg-type]
         except (Refusal, OSError) as exc:
             log.warning("Skipping %s: %s", key, exc)
             return None

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from packaging.version import InvalidVersion, Version
 from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, selectinload
 
+from ..core.archives import ArchiveLimits
 from ..core.errors import Conflict, NotFound
 from ..core.names import canonical
 from ..core.records import (
@@ -45,6 +46,7 @@ class Policy:
     allow_overwrite: bool = False
     allow_delete: bool = True
     max_upload_size: int = 100 * 1024 * 1024
+    limits: ArchiveLimits = field(default_factory=ArchiveLimits)
 
 
 class IndexService:

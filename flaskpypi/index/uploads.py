@@ -61,7 +61,7 @@ class Uploader(IndexService):
         if existing is not None and not self.policy.allow_overwrite:
             raise self._exists_error(existing, dist)
         stream.seek(0)
-        meta = read_core_metadata(stream, dist)
+        meta = read_core_metadata(stream, dist, self.policy.limits)
         record = build_record(dist, meta, digests, uploader)
         provenance = None
         if form.attestations:

@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
+from ..core.archives import ArchiveLimits
 from .policy import NamePolicy
 
 STATE_FOLDER = "upstream"
@@ -27,6 +28,7 @@ class UpstreamConfig:
     min_age: int = 0
     stream_size: int = 1024 * 1024
     names: NamePolicy = field(default_factory=NamePolicy)
+    limits: ArchiveLimits = field(default_factory=ArchiveLimits)
 
     @classmethod
     def from_settings(cls, settings: Any, instance_path: str | Path) -> UpstreamConfig:
@@ -43,6 +45,7 @@ class UpstreamConfig:
             min_age=int(settings.upstream_min_age),
             stream_size=int(settings.upstream_stream_size),
             names=NamePolicy.build(settings.upstream_allow, settings.upstream_deny, settings.private_prefixes),
+            limits=ArchiveLimits.from_settings(settings),
         )
 
     def describe(self) -> str:

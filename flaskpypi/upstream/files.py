@@ -12,6 +12,7 @@ from typing import BinaryIO
 
 import requests
 
+from ..core.archives import ArchiveLimits
 from ..core.dists import CoreMetadata, content_type, parse_filename, read_core_metadata
 from ..core.errors import InvalidDistribution, NotFound, UpstreamError
 from ..core.hashes import CHUNK, Digests, digest_stream, sha256_bytes
@@ -37,13 +38,14 @@ class FileCache:
     """Fetches upstream files into storage under a per-file lock shared by the host's workers."""
 
     def __init__(self, client: UpstreamClient, storage: Storage, health: Health, locks: FetchLocks,
-                 tmp_dir: Path, describe: str) -> None:  # fmt: skip
+                 tmp_dir: Path, describe: str, limits: ArchiveLimits | None = None) -> None:  # fmt: skip
         self.client = client
         self.storage = storage
         self.health = health
         self.locks = locks
         self.tmp_dir = tmp_dir
         self.describe = describe
+        self.limits = limits or ArchiveLimits()
         tmp_dir.mkdir(parents=True, exist_ok=True)
 
     # -- distributions ---------------------------------------------------------------------------
@@ -131,7 +133,7 @@ class FileCache:
         """The file's record, as an upload of it would have, with the upstream's facts (upload-time, yank)."""
         dist = parse_filename(file.filename)
         try:
-            meta = read_core_metadata(stream, dist)
+            meta = read_core_metadata(stream, dist, self.limits)
             readable = True
         except InvalidDistribution as exc:
             log.warning("Caching %s without core metadata: %s", file.filename, exc.message)

@@ -27,7 +27,8 @@ class Upstream:
         self.pages = PageStore(config.state_dir / "pages")
         self.health = Health(config.state_dir, config.retry, self.describe)
         locks = FetchLocks(config.state_dir / "locks", wait=max(60.0, config.timeout * 6))
-        self.files = FileCache(self.client, storage, self.health, locks, config.state_dir / "tmp", self.describe)
+        self.files = FileCache(self.client, storage, self.health, locks, config.state_dir / "tmp", self.describe,
+                               config.limits)  # fmt: skip
 
     def project_url(self, name: str) -> str:
         """Where redirect mode sends a client."""

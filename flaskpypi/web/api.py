@@ -10,6 +10,7 @@ from sqlalchemy import text
 from ..auth import READ, WRITE
 from ..core.dists import parse_filename
 from ..core.errors import BadRequest, Forbidden, NotFound
+from ..core.metadata import pypi_info, upgrade_fields
 from ..core.records import iso
 from ..extensions import db
 from ..index.browse import latest_version
@@ -73,43 +74,21 @@ def _file_json(project: Project, f: File) -> dict[str, Any]:
 
 def _info(project: Project, version: str, files: list[File]) -> dict[str, Any]:
     source = min(files, key=lambda f: (f.packagetype != "bdist_wheel", f.upload_time))
-    meta = dict(source.meta or {})
     return {
         "name": project.display_name,
         "version": version,
-        "summary": source.summary,
-        "description": meta.get("description", ""),
-        "description_content_type": meta.get("description_content_type"),
-        "author": meta.get("author"),
-        "author_email": meta.get("author_email"),
-        "maintainer": meta.get("maintainer"),
-        "maintainer_email": meta.get("maintainer_email"),
-        "license": meta.get("license"),
-        "license_expression": meta.get("license_expression"),
-        "keywords": meta.get("keywords"),
-        "classifiers": meta.get("classifier", []),
-        "home_page": meta.get("home_page"),
-        "download_url": meta.get("download_url"),
+        **pypi_info(upgrade_fields(source.meta or {})),
         "requires_python": source.requires_python or None,
-        "requires_dist": meta.get("requires_dist") or None,
-        "provides_extra": meta.get("provides_extra") or None,
-        "project_urls": _project_urls(meta.get("project_url", [])),
         "package_url": url_for("simple.project", project=project.name, _external=True),
         "project_url": url_for("simple.project", project=project.name, _external=True),
         "release_url": url_for("api.version_json", project=project.name, version=version, _external=True),
+        "docs_url": None,
+        "bugtrack_url": None,
+        "downloads": {"last_day": -1, "last_week": -1, "last_month": -1},
         "yanked": all(f.yanked for f in files),
         "yanked_reason": next((f.yanked_reason for f in files if f.yanked_reason), None),
         "project_status": {"status": project.status, "reason": project.status_reason or None},
     }
-
-
-def _project_urls(entries: Any) -> dict[str, str] | None:
-    urls = {}
-    for entry in entries or []:
-        label, _, url = str(entry).partition(",")
-        if url.strip():
-            urls[label.strip()] = url.strip()
-    return urls or None
 
 
 def _versions(project: Project) -> dict[str, list[File]]:

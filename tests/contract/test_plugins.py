@@ -59,7 +59,7 @@ def test_the_core_imports_no_cloud_library(tmp_path: Path) -> None:
 def test_make_config_offers_the_installed_plugins_and_asks_their_questions(tmp_path: Path) -> None:
     out = tmp_path / "s3.toml"
     answers = "\n".join(["prod", "s3", "packages", "team", "eu-west-1", "https://minio.internal:9000", "", "stream"])
-    answers += "\n\nops\npw\npw\nnone\n"
+    answers += "\n\nops\nops-password\nops-password\nnone\n"
     result = CliRunner().invoke(cli, ["make-config", "-o", str(out)], input=answers)
     assert result.exit_code == 0, result.output
     assert "(file, s3, gcs, azure)" in result.output  # offered because the plugins are installed
@@ -96,7 +96,7 @@ def test_make_config_from_flags_for_each_cloud(
     tmp_path: Path, flags: list[str], url: str, options: dict[str, str], note: str | None
 ) -> None:
     out = tmp_path / "c.toml"
-    args = ["make-config", "--no-input", "--admin-password", "pw", "-o", str(out), *flags]
+    args = ["make-config", "--no-input", "--admin-password", "long-enough-pw", "-o", str(out), *flags]
     result = CliRunner().invoke(cli, args)
     assert result.exit_code == 0, result.output
     config = tomllib.loads(out.read_text())

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.metadata
 import os
 import signal
 import subprocess
@@ -26,11 +27,13 @@ ROOT = Path(__file__).parents[2]
 
 def test_make_config_asks_like_pypicloud(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("FLASKPYPI_INSTANCE_PATH", str(tmp_path / "instance"))
-    answers = "prod\nfile\n{}\n\nboss\nhunter22\nhunter22\ncache\n".format(tmp_path / "pkgs")
+    # a password under 8 characters is refused and asked again, as `user add` and the web forms refuse it
+    answers = "prod\nfile\n{}\n\nboss\nshort\nshort\nhunter22\nhunter22\ncache\n".format(tmp_path / "pkgs")
     result = CliRunner().invoke(cli, ["make-config"], input=answers)
     assert result.exit_code == 0, result.output
     path = tmp_path / "instance" / "flaskpypi.toml"
-    assert f"Wrote {path}" in result.output
+    assert f"Wrote {path}" in result.output and "restart it" in result.output
+    assert "Passwords need at least 8 characters" in result.output
     assert "hunter22" not in result.output
     text = path.read_text()
     config = tomllib.loads(text)
@@ -61,7 +64,7 @@ def test_make_config_from_flags_for_scripts(tmp_path: Path) -> None:
         "--admin-user",
         "ops",
         "--admin-password",
-        "pw",
+        "ops-password",
         "-o",
         str(out),
     ]
@@ -71,6 +74,8 @@ def test_make_config_from_flags_for_scripts(tmp_path: Path) -> None:
     assert config["storage_url"] == "s3://packages/team"
     assert config["storage_options"]["client_kwargs"] == {"region_name": "eu-west-1"}
     first_key = config["secret_key"]
+    short = CliRunner().invoke(cli, [a if a != "ops-password" else "pw" for a in args] + ["--force"])
+    assert short.exit_code == 2 and "Passwords need at least 8 characters" in short.output
     CliRunner().invoke(cli, [*args, "--force"])
     assert tomllib.loads(out.read_text())["secret_key"] != first_key
     missing = CliRunner().invoke(cli, ["make-config", "--no-input", "-o", str(tmp_path / "x.toml")])
@@ -143,3 +148,34 @@ def test_flaskpypi_run_listens_on_6543_by_default(tmp_path: Path) -> None:
     proc = _serve([str(BIN / "flaskpypi"), "run"], 6543, env, tmp_path)
     log = _stop(proc)
     assert "http://127.0.0.1:6543" in log
+
+
+def _flaskpypi(tmp_path: Path, *args: str, **env: str) -> subprocess.CompletedProcess[str]:
+    environ = {k: v for k, v in os.environ.items() if not k.startswith("FLASKPYPI_")}
+    environ.update(FLASKPYPI_INSTANCE_PATH=str(tmp_path / "instance"), **env)
+    exe = Path(sys.executable).with_name("flaskpypi")
+    return subprocess.run([str(exe), *args], capture_output=True, text=True, env=environ, cwd=tmp_path, timeout=120)
+
+
+def test_help_and_version_touch_nothing(tmp_path: Path) -> None:
+    for args in (["--help"], ["--version"], ["user", "--help"], ["reindex", "--help"]):
+        done = _flaskpypi(tmp_path, *args)
+        assert done.returncode == 0, done.stderr
+        assert done.stderr == "", done.stderr  # no logs
+    assert "reindex" in _flaskpypi(tmp_path, "--help").stdout
+    assert _flaskpypi(tmp_path, "--version").stdout.strip() == f"flaskpypi {importlib.metadata.version('flaskpypi')}"
+    assert not (tmp_path / "instance").exists()
+
+
+def test_infrastructure_errors_are_one_line(tmp_path: Path) -> None:
+    bad = {"FLASKPYPI_DATABASE_URL": "sqlite:////nonexistent/folder/x.db"}
+    done = _flaskpypi(tmp_path, "user", "list", **bad)
+    assert done.returncode == 1
+    lines = done.stderr.strip().splitlines()
+    assert lines[-1].startswith("Error: The database failed: unable to open database file. Check database_url")
+    assert "Traceback" not in done.stderr
+    debug = _flaskpypi(tmp_path, "--debug", "user", "list", **bad)
+    assert debug.returncode == 1 and "Traceback" in debug.stderr
+    unknown = _flaskpypi(tmp_path, "user", "list", FLASKPYPI_NO_SUCH_SETTING="1")
+    assert unknown.returncode == 1 and "Unknown setting 'no_such_setting'" in unknown.stderr
+    assert len(unknown.stderr.strip().splitlines()) == 1

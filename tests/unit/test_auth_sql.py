@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 from typing import Any
 
@@ -30,8 +31,15 @@ def test_users_groups_and_grants_from_the_cli(app, runner) -> None:
     invoke(runner, "group", "add", "team", "--description", "the team")
     invoke(runner, "group", "add-user", "team", "alice")
     invoke(runner, "perm", "grant", "Secret_Lib", "group:team", "write")
-    assert "alice\tactive\t-\tteam" in invoke(runner, "user", "list")
-    assert "secret-lib\tgroup:team\twrite" in invoke(runner, "perm", "list")
+    users = json.loads(invoke(runner, "user", "list", "--json"))
+    assert {"name": "alice", "state": "active", "admin": False, "groups": ["team"]} in users
+    assert invoke(runner, "user", "list").splitlines()[0].split() == ["NAME", "STATE", "ADMIN", "GROUPS"]
+    assert re.search(r"^alice +active +no +team$", invoke(runner, "user", "list"), re.MULTILINE)
+    grants = json.loads(invoke(runner, "perm", "list", "--json"))["grants"]
+    assert grants == [{"project": "secret-lib", "subject": "group:team", "permission": "write"}]
+    assert json.loads(invoke(runner, "group", "list", "--json")) == [
+        {"name": "team", "members": ["alice"], "description": "the team"}
+    ]
     with app.app_context():
         access = app.extensions["flaskpypi"].access
         alice = access.backend.authenticate("alice", "alice-password")
@@ -98,10 +106,17 @@ def test_tokens_from_the_cli(app, runner) -> None:
     text = result.stdout.strip().splitlines()[-1]
     assert text.startswith("pypi-")
     listing = invoke(runner, "token", "list", "--user", "ci")
-    assert "\tci\tread\tdemo\tactive" in listing and text not in listing
-    token_id = listing.split("\t", 1)[0]
-    invoke(runner, "token", "revoke", token_id)
-    assert "\trevoked\t" in invoke(runner, "token", "list")
+    assert listing.splitlines()[0].split()[:5] == ["ID", "OWNER", "PERMISSION", "PROJECTS", "STATE"]
+    assert text not in listing
+    [token] = json.loads(invoke(runner, "token", "list", "--user", "ci", "--json"))
+    assert (token["owner"], token["permission"], token["projects"], token["state"]) == (
+        "ci",
+        "read",
+        ["demo"],
+        "active",
+    )
+    invoke(runner, "token", "revoke", str(token["id"]))
+    assert json.loads(invoke(runner, "token", "list", "--json"))[0]["state"] == "revoked"
     assert "No active user" in invoke(runner, "token", "create", "ghost", ok=False)
 
 
@@ -110,9 +125,10 @@ def test_every_change_is_audited_with_who_and_where(app, runner) -> None:
     invoke(runner, "perm", "grant", "demo", "alice", "read")
     invoke(runner, "token", "create", "alice")
     out = invoke(runner, "audit")
-    lines = out.strip().splitlines()
-    assert [line.split("\t")[3] for line in lines] == ["token.create", "perm.grant", "user.add"]
-    assert all(line.split("\t")[1].startswith("cli:") and line.split("\t")[2] == "local" for line in lines)
+    header, *lines = out.strip().splitlines()
+    assert header.split() == ["AT", "ACTOR", "ADDRESS", "ACTION", "PROJECT", "DETAIL"]
+    assert [line.split()[4] for line in lines] == ["token.create", "perm.grant", "user.add"]
+    assert all(line.split()[2].startswith("cli:") and line.split()[3] == "local" for line in lines)
     entries = [json.loads(line) for line in invoke(runner, "audit", "--json", "--project", "demo").splitlines()]
     assert entries[0]["detail"] == {"kind": "user", "subject": "alice", "permission": "read"}
     assert "alice-password" not in out and "pypi-" not in out

@@ -81,3 +81,22 @@ def test_every_setting_is_documented_in_the_readme() -> None:
     readme = (Path(__file__).parents[2] / "README.md").read_text()
     for name, _default, _doc in Settings.reference():
         assert f"`{name}`" in readme, name
+
+
+def test_kubernetes_service_links_are_ignored(tmp_path: Path) -> None:
+    links = {
+        "FLASKPYPI_PORT": "tcp://10.0.0.1:6543",
+        "FLASKPYPI_PORT_6543_TCP": "tcp://10.0.0.1:6543",
+        "FLASKPYPI_PORT_6543_TCP_PROTO": "tcp",
+        "FLASKPYPI_PORT_6543_TCP_PORT": "6543",
+        "FLASKPYPI_PORT_6543_TCP_ADDR": "10.0.0.1",
+        "FLASKPYPI_SERVICE_HOST": "10.0.0.1",
+        "FLASKPYPI_SERVICE_PORT": "6543",
+        "FLASKPYPI_SERVICE_PORT_HTTP": "6543",
+    }
+    settings, _ = load_settings(str(tmp_path), environ={**links, "FLASKPYPI_FALLBACK": "cache"})
+    assert settings.fallback == "cache"
+    with pytest.raises(SettingsError, match="Unknown setting 'servce_host'"):
+        load_settings(str(tmp_path), environ={"FLASKPYPI_SERVCE_HOST": "10.0.0.1"})
+    with pytest.raises(SettingsError, match="Unknown setting 'port_http'"):
+        load_settings(str(tmp_path), environ={"FLASKPYPI_PORT_HTTP": "6543"})

@@ -6,6 +6,7 @@ HTML is kept per file (by sha256) in a small per-process LRU.
 
 from __future__ import annotations
 
+import logging
 from email.message import Message
 
 from flask import current_app
@@ -14,6 +15,7 @@ from readme_renderer import markdown, rst, txt
 
 from ..pages import PageCache
 
+log = logging.getLogger(__name__)
 MAX_DESCRIPTION = 512 * 1024  # longer ones are shown as plain text, cut
 
 
@@ -34,11 +36,14 @@ def render_html(text: str, content_type: str | None) -> str:
     if len(text) > MAX_DESCRIPTION:
         return txt.render(text[:MAX_DESCRIPTION]) or ""
     rendered = None
-    if kind == "text/markdown":
-        variant = "CommonMark" if params.get("variant", "").lower() == "commonmark" else "GFM"
-        rendered = markdown.render(text, variant=variant)
-    elif kind == "text/x-rst":
-        rendered = rst.render(text)
+    try:
+        if kind == "text/markdown":
+            variant = "CommonMark" if params.get("variant", "").lower() == "commonmark" else "GFM"
+            rendered = markdown.render(text, variant=variant)
+        elif kind == "text/x-rst":
+            rendered = rst.render(text)
+    except Exception:  # a third party's README must never fail its page: show it as text
+        log.warning("Rendering a %s description failed; shown as plain text", kind, exc_info=True)
     return rendered if rendered is not None else (txt.render(text) or "")
 
 

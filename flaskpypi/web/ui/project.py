@@ -10,6 +10,7 @@ from flask import Response, redirect, render_template, request, url_for
 from ...auth import READ, WRITE, Principal
 from ...core.dists import parse_filename
 from ...core.errors import BadRequest, Forbidden
+from ...core.metadata import project_urls, upgrade_fields
 from ...core.names import canonical
 from ...index.browse import latest_version
 from ...index.models import File, Project
@@ -80,15 +81,9 @@ def _readme(version: Version) -> tuple[File, Any]:
 
 
 def _project_urls(meta: dict[str, Any]) -> list[tuple[str, str]]:
-    urls = []
-    for entry in meta.get("project_url") or []:
-        label, _, url = str(entry).partition(",")
-        if url.strip().startswith(("https://", "http://")):
-            urls.append((label.strip() or url.strip(), url.strip()))
-    home = str(meta.get("home_page") or "")
-    if home.startswith(("https://", "http://")):
-        urls.insert(0, ("Homepage", home))
-    return urls
+    """The project's links as PyPI lists them; only http(s) URLs become links."""
+    urls = project_urls(meta).items()
+    return [(label or url, url) for label, url in urls if url.startswith(("https://", "http://"))]
 
 
 @bp.get("/project/<project>/")
@@ -105,7 +100,7 @@ def project(project: str, version: str | None = None) -> Response | str:
     if version is not None and shown is None:
         return redirect(url_for("ui.project", project=name), 302)
     source, readme = _readme(shown) if shown else (None, "")
-    meta = dict(source.meta or {}) if source else {}
+    meta = upgrade_fields(source.meta or {}) if source else {}
     grants = runtime().access.backend.list_grants(name) if runtime().access.is_admin(who) else []
     return render_template(
         "project.html",
