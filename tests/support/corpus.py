@@ -50,6 +50,16 @@ _HEADER = {
 }  # fmt: skip
 
 
+class OneOf(tuple):
+    """The values a single-valued field has when the file gives it more than once (packaging leaves it unparsed,
+    e.g. a Description header and a body): no one value is right, the index may show any one of them."""
+
+
+def matches(expected: Any, got: Any) -> bool:
+    """Whether a value the index shows is what the file says."""
+    return got in expected if isinstance(expected, OneOf) else got == expected
+
+
 @dataclass(frozen=True)
 class Entry:
     """One pinned file: its project (as the registry names it), filename, sha256 and size in bytes."""
@@ -260,7 +270,7 @@ class CorpusFile:
             return None
         if raw_name in LIST_FIELDS or raw_name in ("classifiers", "project_urls"):
             return found
-        return found[0] if len(found) == 1 else found
+        return found[0] if len(found) == 1 else OneOf(found)
 
     def header_text(self, header: str) -> str | None:
         """One header's text as the file has it (unsplit), decoded as packaging decodes it."""
@@ -287,7 +297,8 @@ class CorpusFile:
         provides_extra, license_files and dynamic a list or null; `keywords` the header's text unsplit (null
         when absent); `project_urls` a dict label -> URL with Home-page as "Homepage" and Download-URL as
         "Download" first, as PyPI's `Release.urls` builds it, or null when empty; `description` the text, ""
-        when absent (PyPI stores an empty description).
+        when absent (PyPI stores an empty description). A single-valued field the file gives more than once is
+        a OneOf its values (compare with `matches`).
         """
         info: dict[str, Any] = {name: self.value(name) for name in STRING_FIELDS}
         for name in LIST_FIELDS:
