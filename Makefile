@@ -38,11 +38,12 @@ format: setup-test
 	$(BIN)/ruff format flaskpypi plugins tests bench
 	$(BIN)/ruff check --fix flaskpypi plugins tests bench
 
-bench: setup-test  ## benchmarks side by side with pypiserver and devpi-server, then the warm cached install
+bench: setup-test  ## benchmarks side by side with pypiserver and devpi-server, the warm cached install, the corpus upload
 	@command -v wrk >/dev/null || { [ "$$(id -u)" = 0 ] && apt-get install -y -qq wrk >/dev/null; } \
 	  || echo "note: no wrk, so bench/run.py uses its Python load generator"
 	$(BIN)/python bench/run.py $(BENCH_ARGS)
 	$(BIN)/python bench/cached_install.py
+	$(BIN)/python bench/upload_corpus.py
 
 clean:
 	rm -rf $(VENV) .cache node_modules build *.egg-info
