@@ -8,9 +8,6 @@ it; `ensure_corpus` fills what is missing (once), from the URLs `pypi_simple` fi
 
 from __future__ import annotations
 
-import email.header
-import email.parser
-import email.policy
 import hashlib
 import os
 import tarfile
@@ -272,30 +269,12 @@ class CorpusFile:
             return found
         return found[0] if len(found) == 1 else OneOf(found)
 
-    def header_text(self, header: str) -> str | None:
-        """One header's text as the file has it (unsplit), decoded as packaging decodes it."""
-        message = email.parser.BytesParser(policy=email.policy.compat32).parsebytes(self.metadata)
-        values = message.get_all(header) or []
-        if not values:
-            return None
-        value = values[0]
-        if isinstance(value, email.header.Header):
-            chunks = []
-            for data, _ in email.header.decode_header(value):
-                try:
-                    data.decode("utf-8")
-                    chunks.append((data, "utf-8"))
-                except UnicodeDecodeError:
-                    chunks.append((data, "latin-1"))
-            return str(email.header.make_header(chunks))
-        return str(value)
-
     def expected_info(self) -> dict[str, Any]:
         """What `/pypi/<name>/<version>/json` must say in `info` for these fields, in PyPI's JSON API shapes.
 
         Strings as the file has them (null when absent); `classifiers` a list ([] when absent); requires_dist,
-        provides_extra, license_files and dynamic a list or null; `keywords` the header's text unsplit (null
-        when absent); `project_urls` a dict label -> URL with Home-page as "Homepage" and Download-URL as
+        provides_extra, license_files and dynamic a list or null; `keywords` packaging's list joined with ", "
+        as PyPI stores it (null when absent or empty); `project_urls` a dict label -> URL with Home-page as "Homepage" and Download-URL as
         "Download" first, as PyPI's `Release.urls` builds it, or null when empty; `description` the text, ""
         when absent (PyPI stores an empty description). A single-valued field the file gives more than once is
         a OneOf its values (compare with `matches`).
@@ -305,7 +284,8 @@ class CorpusFile:
             value = self.value(name)
             info[name] = list(value) if value else None
         info["classifiers"] = list(self.value("classifiers") or [])
-        info["keywords"] = self.header_text("Keywords")
+        keywords = self.value("keywords")
+        info["keywords"] = ", ".join(keywords) if keywords and any(keywords) else None
         info["description"] = self.value("description") or ""
         info["project_urls"] = self.project_urls()
         return info

@@ -69,7 +69,7 @@ def test_pypi_json_shapes() -> None:
     assert info["requires_dist"] == ['rich>=13; extra == "cli"']
     empty = pypi_info(parse_metadata(b"Metadata-Version: 1.0\nName: a\nVersion: 1\n").fields)
     assert empty["classifiers"] == [] and empty["requires_dist"] is None and empty["project_urls"] is None
-    assert empty["keywords"] is None and empty["summary"] is None
+    assert empty["keywords"] is None and empty["summary"] is None and empty["description"] == ""
 
 
 def test_home_page_and_download_url_lead_project_urls_once() -> None:
