@@ -217,12 +217,12 @@ def project_urls(fields: Mapping[str, object]) -> dict[str, str]:
 def pypi_info(fields: Mapping[str, object]) -> dict[str, object]:
     """The metadata part of `info` in PyPI's JSON API (`/pypi/<project>/json`), from a file's fields.
 
-    Strings are the file's text or null (`description` empty text); `classifiers` a list (empty when none); other multiple-use
-    fields a list or null; `keywords` the keywords joined with ", " (as PyPI stores them) or null;
+    Strings are the file's text or null (`description` ""); `classifiers` a list (empty when none); other
+    multiple-use fields a list or null; `keywords` the keywords joined with ", " (as PyPI stores them) or null;
     `project_urls` a dict with Homepage and Download first, or null; `platform` the first Platform or null.
     """
     info: dict[str, object] = {key: _str_or_none(fields.get(key)) for key in _STRING_INFO}
-    info["description"] = info["description"] or ""  # PyPI stores an absent description as empty text
+    info["description"] = info["description"] or ""  # PyPI stores an absent description as ""
     keywords = fields.get("keywords")
     if isinstance(keywords, str):  # sidecars written before packaging parsed keywords
         keywords = _keywords(keywords)

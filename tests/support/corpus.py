@@ -274,10 +274,10 @@ class CorpusFile:
 
         Strings as the file has them (null when absent); `classifiers` a list ([] when absent); requires_dist,
         provides_extra, license_files and dynamic a list or null; `keywords` packaging's list joined with ", "
-        as PyPI stores it (null when absent or empty); `project_urls` a dict label -> URL with Home-page as "Homepage" and Download-URL as
-        "Download" first, as PyPI's `Release.urls` builds it, or null when empty; `description` the text, ""
-        when absent (PyPI stores an empty description). A single-valued field the file gives more than once is
-        a OneOf its values (compare with `matches`).
+        as PyPI stores it (null when absent or empty); `project_urls` a dict label -> URL with Home-page as
+        "Homepage" and Download-URL as "Download" first, as PyPI's `Release.urls` builds it, or null when
+        empty; `description` the text, "" when absent (PyPI stores an empty description). A single-valued
+        field the file gives more than once is a OneOf its values (compare with `matches`).
         """
         info: dict[str, Any] = {name: self.value(name) for name in STRING_FIELDS}
         for name in LIST_FIELDS:
