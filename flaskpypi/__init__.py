@@ -91,7 +91,7 @@ def _runtime(settings: Settings) -> Runtime:
     storage = load_storage(settings.storage_url, settings.storage_options)
     backend = load_auth(settings.auth_backend, settings, settings.auth_options)
     access = AccessPolicy(backend, settings.default_read, settings.default_write, settings.cache_update)
-    policy = Policy(settings.allow_overwrite, settings.allow_delete, settings.max_upload_size)
+    policy = Policy(settings.allow_overwrite, settings.allow_delete, settings.max_upload_size, settings.upload_wait)
     return Runtime(settings, storage, access, policy)
 
 
@@ -135,9 +135,15 @@ def _prepare_database(app: Flask, settings: Settings) -> None:
     runtime: Runtime = app.extensions["flaskpypi"]
     with start_lock(app.instance_path):
         upgrade(db.engine)
-        if settings.auto_reindex and IndexService(db.session, runtime.storage).is_empty():
-            log.info("The index is empty. Rebuilding from storage %s ...", runtime.storage.describe())
-            runtime.rebuilt_at_start = Rebuilder(db.session, runtime.storage, runtime.policy).rebuild()
+        swept = runtime.storage.sweep_temporary()
+        if swept:
+            log.warning("Removed %d temporary files left by writers that died", swept)
+        rebuilder = Rebuilder(db.session, runtime.storage, runtime.policy)
+        rebuilder.recover_dead_claims()
+        if settings.auto_reindex and (rebuilder.is_empty() or rebuilder.interrupted()):
+            log.info("The index is empty or its rebuild was interrupted. Rebuilding from storage %s ...",
+                     runtime.storage.describe())  # fmt: skip
+            runtime.rebuilt_at_start = rebuilder.rebuild()
         projects, files = IndexService(db.session, runtime.storage).counts()
         db.session.remove()
     log.info("Serving %d projects, %d files from %s", projects, files, runtime.storage.describe())

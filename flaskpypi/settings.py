@@ -193,6 +193,11 @@ class Settings:
     allow_overwrite: bool = _setting(False, _as_bool, "allow uploading other bytes under an existing filename")
     allow_delete: bool = _setting(True, _as_bool, "allow writers to delete files (admins always may)")
     max_upload_size: int = _setting(100 * 1024**2, _as_size, "largest accepted upload, bytes or 100M/1G; larger is 413")
+    upload_wait: int = _setting(
+        60,
+        _as_duration,
+        "how long an upload waits for another upload of the same filename to finish (then 409, retry)",
+    )
     stream_files: bool = _setting(
         False, _as_bool, "stream downloads through the app instead of redirecting to signed URLs"
     )
