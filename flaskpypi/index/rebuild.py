@@ -5,11 +5,12 @@ from __future__ import annotations
 import logging
 import shutil
 import tempfile
+import time
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 
-from sqlalchemy import func, select, update
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy import func, select, text, update
+from sqlalchemy.exc import IntegrityError, OperationalError
 
 from ..core.dists import parse_filename, read_core_metadata
 from ..core.errors import Refusal
@@ -32,6 +33,7 @@ DIST_SUFFIXES = (".whl", ".tar.gz", ".zip")
 REBUILD_MARKER = "rebuild-running"
 RECONCILE_ATTEMPTS = 5
 BATCH = 500
+PG_LOCK_TIMEOUT_MS = 100
 
 
 @dataclass
@@ -117,7 +119,7 @@ class Rebuilder(IndexService):
 
     def _reconcile(self, keys: ProjectKeys) -> int:
         """Bring one project's rows in line with its keys; returns its live files."""
-        for _attempt in range(RECONCILE_ATTEMPTS):
+        for attempt in range(RECONCILE_ATTEMPTS):
             self.session.rollback()
             project_id = self.session.scalar(select(Project.id).where(Project.name == keys.name))
             in_flight = self.recover_dead_claims(project_id) if project_id is not None else set()
@@ -126,25 +128,47 @@ class Rebuilder(IndexService):
             names = sorted((set(keys.dists) | keys.sidecars) - in_flight)
             records = {r.filename: r for r in (self._record(keys, n) for n in names) if r is not None}
             state = self._state(keys)
+            gone = self._gone(keys.name, records, in_flight)
             try:
-                return self._apply(keys.name, serial, records, state, in_flight)
-            except (Moved, IntegrityError):
+                return self._apply(keys.name, serial, records, state, gone)
+            except (Moved, IntegrityError, OperationalError) as exc:
                 self.session.rollback()
+                log.debug("Reconciling %s again (%s)", keys.name, type(exc).__name__)
+                time.sleep(0.02 * 2**attempt)  # let the writer that holds the project finish
         log.warning("Project %s kept changing during the rebuild: its rows were left as its writers made them",
                     keys.name)  # fmt: skip
         return 0
 
+    def _gone(self, name: str, records: dict[str, FileRecord], in_flight: set[str]) -> set[str]:
+        """Settled rows of the project that storage no longer holds (asked one key at a time, outside any
+        transaction: they are few, and the listing may predate a writer that finished since)."""
+        rows = self.session.execute(select(File.filename, File.state).join(Project).where(Project.name == name)).all()
+        self.session.rollback()
+        candidates = [f for f, st in rows if f not in records and f not in in_flight and st != PENDING]
+        key = f"{name}/"
+        return {
+            f
+            for f in candidates
+            if not self.storage.exists(key + f + SIDECAR_SUFFIX) and not self.storage.exists(key + f)
+        }
+
     def _apply(self, name: str, serial: int | None, records: dict[str, FileRecord], state: ProjectState | None,
-               in_flight: set[str]) -> int:  # fmt: skip
+               gone: set[str]) -> int:  # fmt: skip
         """One short transaction: lock the project, check its serial, insert/update/remove rows, commit."""
         project = self._lock(name, serial)
         if project is None:
             if not records and state is None:
+                self.session.rollback()
                 return 0
             project = Project(name=name, display_name=name, summary="", settings={})
             self.session.add(project)
             self.session.flush()
-        rows = {f.filename: f for f in self.session.scalars(select(File).where(File.project_id == project.id))}
+        rows = {
+            f.filename: f
+            for f in self.session.scalars(
+                select(File).where(File.project_id == project.id).order_by(File.id).with_for_update()
+            )
+        }
         rows.update(self._rows_elsewhere([n for n in records if n not in rows]))
         changed = False
         for filename, record in records.items():
@@ -160,13 +184,11 @@ class Rebuilder(IndexService):
                 changed = True
             row.update_from(record)
             changed = changed or self.session.is_modified(row)
-        for filename, row in rows.items():
-            if filename in records or filename in in_flight or row.state == PENDING or row.project_id != project.id:
-                continue
-            if self.storage.exists(f"{name}/{filename}{SIDECAR_SUFFIX}") or self.storage.exists(f"{name}/{filename}"):
-                continue  # stored after the listing passed this folder: its writer indexed it
-            self.session.delete(row)
-            changed = True
+        for filename in gone:
+            row = rows.get(filename)
+            if row is not None and row.state != PENDING and row.project_id == project.id:
+                self.session.delete(row)
+                changed = True
         changed = self._update_project(project, records, state) or changed
         self.session.flush()
         left = self.session.scalar(select(func.count(File.id)).where(File.project_id == project.id)) or 0
@@ -181,9 +203,15 @@ class Rebuilder(IndexService):
                                                                      File.state == LIVE)) or 0  # fmt: skip
 
     def _lock(self, name: str, serial: int | None) -> Project | None:
-        """The project row, locked until commit, if its serial is still `serial`; Moved otherwise."""
-        # SQLite: this write takes the database's write lock now; PostgreSQL: FOR UPDATE holds every
-        # writer of the project (their bump, their file rows' foreign keys) until the commit.
+        """The project row, locked until commit, if its serial is still `serial`; Moved otherwise.
+
+        SQLite: the first write takes the database's write lock. PostgreSQL: the serial counter, the
+        project and (next) its file rows are locked up front, and a short lock_timeout means the rebuild
+        gives way (and retries) rather than ever making a writer wait in a deadlock.
+        """
+        if self.session.get_bind().dialect.name == "postgresql":
+            self.session.execute(text(f"SET LOCAL lock_timeout = '{PG_LOCK_TIMEOUT_MS}ms'"))
+            self.session.execute(select(Counter.value).where(Counter.name == "serial").with_for_update())
         self.session.execute(update(Project).where(Project.name == name).values(serial=Project.serial))
         project = self.session.scalar(select(Project).where(Project.name == name).with_for_update())
         current = project.serial if project is not None else None
@@ -192,11 +220,11 @@ class Rebuilder(IndexService):
         return project
 
     def _rows_elsewhere(self, filenames: list[str]) -> dict[str, File]:
-        """Rows of these filenames filed under another project (or not at all), in batches."""
+        """Rows of these filenames filed under another project (or not at all), locked, in batches."""
         found: dict[str, File] = {}
         for i in range(0, len(filenames), BATCH):
-            chunk = filenames[i : i + BATCH]
-            found.update((f.filename, f) for f in self.session.scalars(select(File).where(File.filename.in_(chunk))))
+            query = select(File).where(File.filename.in_(filenames[i : i + BATCH])).order_by(File.id)
+            found.update((f.filename, f) for f in self.session.scalars(query.with_for_update()))
         return found
 
     @staticmethod
