@@ -44,6 +44,7 @@ class Row:
 COLUMNS: list[tuple[str, Callable[[dict[str, Any]], Any]]] = [
     ("kills done", lambda f: f.get("kills") if str(f.get("scenario", "")).startswith("kill") else None),
     ("retries ok", lambda f: f"{f['retries_ok']}/{f['retries']}" if f.get("retries") else None),
+    ("temp files before restart", lambda f: f.get("temp_before") if f.get("kills") else None),
     ("temp files left", lambda f: f.get("temp_left")),
     ("pending claims left", lambda f: f.get("pending_left")),
     ("listed", lambda f: f.get("listed")),

@@ -64,3 +64,19 @@ def test_identical_concurrent_uploads_on_postgresql(tmp_path: Path, postgres_url
     figures = identical_concurrent_uploads(tmp_path, clients=20, database_url=postgres_url)
     assert figures.concurrent_ok == figures.concurrent_total == 20, figures
     assert figures.records == 1 and figures.listed == 1 and figures.broken == 0, figures
+
+
+def test_sweep_removes_what_dead_writers_left_and_spares_live_writers(tmp_path: Path) -> None:
+    from flaskpypi.storage.base import held_tempfile
+    from flaskpypi.storage.local import FileStorage
+
+    storage = FileStorage((tmp_path / "packages").as_uri())
+    folder = tmp_path / "packages" / "proj"
+    folder.mkdir(parents=True)
+    (folder / ".tmp-dead").write_bytes(b"partial")  # nobody holds its lock: its writer was killed
+    with held_tempfile(str(folder), ".tmp-") as live:
+        live.file.write(b"being written")
+        assert storage.sweep_temporary() == 1
+        assert Path(live.path).exists() and not (folder / ".tmp-dead").exists()
+        assert [s.key for s in storage.iter_files()] == []
+    assert not Path(live.path).exists()

@@ -47,6 +47,7 @@ class Figures:
     kills: int = 0  # kill -9s that hit a process mid-work
     retries: int = 0  # uploads retried after a kill
     retries_ok: int = 0  # of which the first retry answered 200
+    temp_before: int = 0  # temporary files under the storage root before the restart (what kills left)
     temp_left: int = 0  # temporary files under the storage root after a restart
     pending_left: int = 0  # claim rows left pending after a restart
     listed: int = 0  # files listed by the index at the end
@@ -362,6 +363,7 @@ def kill_during_uploads(root: Path, rounds: int = 50, kill_share: float = 1.0, s
                 for _attempt in range(3):  # the file must still land, even if the retry was refused
                     if upload(server, path).status_code == 200:
                         break
+        figures.temp_before = len(temp_files(server))
         server.restart()
         settle(figures, server, expected)
     finally:
