@@ -99,7 +99,7 @@ def _runtime(settings: Settings) -> Runtime:
     backend = load_auth(settings.auth_backend, settings, settings.auth_options)
     access = AccessPolicy(backend, settings.default_read, settings.default_write, settings.cache_update)
     policy = Policy(settings.allow_overwrite, settings.allow_delete, settings.max_upload_size,
-                    ArchiveLimits.from_settings(settings))  # fmt: skip
+                    ArchiveLimits.from_settings(settings), settings.upload_wait)  # fmt: skip
     return Runtime(settings, storage, access, policy)
 
 

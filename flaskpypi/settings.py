@@ -215,6 +215,11 @@ class Settings:
         200, int, "most times its own size an archive may inflate to, past 16M inflated; more is 400"
     )
     max_archive_members: int = _setting(100_000, int, "most members (files) in a distribution's archive; more is 400")
+    upload_wait: int = _setting(
+        60,
+        _as_duration,
+        "how long an upload waits for another upload of the same filename to finish (then 409, retry)",
+    )
     stream_files: bool = _setting(
         False, _as_bool, "stream downloads through the app instead of redirecting to signed URLs"
     )

@@ -14,7 +14,7 @@ from ..index.rebuild import Rebuilder
 @click.command("reindex")
 @with_appcontext
 def reindex() -> None:
-    """Rebuild the metadata database from storage alone (storage is the truth)."""
+    """Reconcile the metadata database with storage (the truth); safe while the server runs."""
     runtime = current_app.extensions["flaskpypi"]
     if runtime.rebuilt_at_start is not None:  # the database was empty: starting the app just rebuilt it
         projects, files = runtime.rebuilt_at_start
@@ -28,7 +28,10 @@ def reindex() -> None:
         click.progressbar(listing, label="Reading storage", show_pos=True, file=click.get_text_stream("stderr")) as bar,
     ):
         projects, files = Rebuilder(db.session, runtime.storage, runtime.policy).rebuild(bar)
+        swept = runtime.storage.sweep_temporary()
     click.echo(f"Indexed {projects} projects, {files} files.")
+    if swept:
+        click.echo(f"Removed {swept} temporary files left by writers that died.")
 
 
 @click.command("upgrade-db")

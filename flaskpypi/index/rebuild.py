@@ -5,10 +5,12 @@ from __future__ import annotations
 import logging
 import shutil
 import tempfile
+import time
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 
-from sqlalchemy import delete
+from sqlalchemy import func, select, text, update
+from sqlalchemy.exc import IntegrityError, OperationalError
 
 from ..core.dists import parse_filename, read_core_metadata
 from ..core.errors import Refusal
@@ -23,11 +25,15 @@ from ..core.records import (
 )
 from ..core.upload import build_record
 from ..storage import StoredFile
-from .models import File, Project
+from .models import LIVE, PENDING, Counter, File, Project
 from .service import JSON_META, IndexService
 
 log = logging.getLogger(__name__)
 DIST_SUFFIXES = (".whl", ".tar.gz", ".zip")
+REBUILD_MARKER = "rebuild-running"
+RECONCILE_ATTEMPTS = 5
+BATCH = 500
+PG_LOCK_TIMEOUT_MS = 100
 
 
 @dataclass
@@ -64,44 +70,179 @@ def group_by_project(listing: Iterator[StoredFile]) -> Iterator[ProjectKeys]:
         yield current
 
 
+class Moved(Exception):
+    """A writer changed the project while the rebuild read its storage: read it again."""
+
+
 class Rebuilder(IndexService):
-    """Replace the files and projects tables with what storage holds, in one transaction."""
+    """Reconcile the projects and files tables with storage, one project per short transaction.
+
+    Safe under a live server: rows are inserted, updated and removed in place, never dropped and
+    re-created (so ids stay put under writers). Each project is read from storage after noting its
+    serial and written only if that serial did not move meanwhile (every writer bumps it), holding the
+    project's row (PostgreSQL) or the database (SQLite) for the short write; pending rows of live
+    uploads are left to their writers, those of dead ones are recovered.
+    """
 
     def rebuild(self, listing: Iterable[StoredFile] | None = None) -> tuple[int, int]:
-        """Returns (projects, files) indexed; `listing` (storage's, maybe wrapped in a progress bar)."""
-        self.session.execute(delete(File))
-        self.session.execute(delete(Project))
+        """Returns (projects, live files) indexed; `listing` (storage's, maybe wrapped in a progress bar)."""
+        self.session.rollback()
         self.ensure_serial()
+        self._set_marker(True)
+        self.session.commit()
         projects = files = 0
+        seen: set[str] = set()
         for keys in group_by_project(iter(listing if listing is not None else self.storage.iter_files())):
-            count = self._index_project(keys)
-            if count:
-                projects += 1
-                files += count
+            seen.add(keys.name)
+            count = self._reconcile(keys)
+            projects, files = projects + bool(count), files + count
+        self.session.rollback()
+        for name in sorted(set(self.session.scalars(select(Project.name))) - seen):
+            keys = next(group_by_project(self.storage.iter_files(name + "/")), None) or ProjectKeys(name)
+            count = self._reconcile(keys)
+            projects, files = projects + bool(count), files + count
+        self._set_marker(False)
         self.session.commit()
         log.info("Rebuilt the index from %s: %d projects, %d files", self.storage.describe(), projects, files)
         return projects, files
 
-    def _index_project(self, keys: ProjectKeys) -> int:
-        records = [r for r in (self._record(keys, name) for name in sorted(set(keys.dists) | keys.sidecars)) if r]
-        state = self._state(keys)
-        if not records and state is None:
-            return 0
-        live = [r for r in records if not r.deleted]
-        newest = max(live, key=lambda r: r.upload_time) if live else None
-        display = newest.name if newest else (records[0].name if records else keys.name)
-        project = Project(name=keys.name, display_name=display, summary=newest.summary if newest else "", settings={})
-        if state is not None:
-            project.status, project.status_reason = state.status, state.status_reason
-            project.settings = dict(state.settings)
-        self.session.add(project)
-        for record in records:
-            row = File(project=project, filename=record.filename)
+    def interrupted(self) -> bool:
+        """Whether a rebuild started and never finished (killed): the next start-up finishes the job."""
+        return self.session.get(Counter, REBUILD_MARKER) is not None
+
+    def _set_marker(self, on: bool) -> None:
+        marker = self.session.get(Counter, REBUILD_MARKER)
+        if on and marker is None:
+            self.session.add(Counter(name=REBUILD_MARKER, value=1))
+        elif not on and marker is not None:
+            self.session.delete(marker)
+
+    def _reconcile(self, keys: ProjectKeys) -> int:
+        """Bring one project's rows in line with its keys; returns its live files."""
+        for attempt in range(RECONCILE_ATTEMPTS):
+            self.session.rollback()
+            project_id = self.session.scalar(select(Project.id).where(Project.name == keys.name))
+            in_flight = self.recover_dead_claims(project_id) if project_id is not None else set()
+            self.session.rollback()
+            serial = self.session.scalar(select(Project.serial).where(Project.name == keys.name))
+            names = sorted((set(keys.dists) | keys.sidecars) - in_flight)
+            records = {r.filename: r for r in (self._record(keys, n) for n in names) if r is not None}
+            state = self._state(keys)
+            gone = self._gone(keys.name, records, in_flight)
+            try:
+                return self._apply(keys.name, serial, records, state, gone)
+            except (Moved, IntegrityError, OperationalError) as exc:
+                self.session.rollback()
+                log.debug("Reconciling %s again (%s)", keys.name, type(exc).__name__)
+                time.sleep(0.02 * 2**attempt)  # let the writer that holds the project finish
+        log.warning("Project %s kept changing during the rebuild: its rows were left as its writers made them",
+                    keys.name)  # fmt: skip
+        return 0
+
+    def _gone(self, name: str, records: dict[str, FileRecord], in_flight: set[str]) -> set[str]:
+        """Settled rows of the project that storage no longer holds (asked one key at a time, outside any
+        transaction: they are few, and the listing may predate a writer that finished since)."""
+        rows = self.session.execute(select(File.filename, File.state).join(Project).where(Project.name == name)).all()
+        self.session.rollback()
+        candidates = [f for f, st in rows if f not in records and f not in in_flight and st != PENDING]
+        key = f"{name}/"
+        return {
+            f
+            for f in candidates
+            if not self.storage.exists(key + f + SIDECAR_SUFFIX) and not self.storage.exists(key + f)
+        }
+
+    def _apply(self, name: str, serial: int | None, records: dict[str, FileRecord], state: ProjectState | None,
+               gone: set[str]) -> int:  # fmt: skip
+        """One short transaction: lock the project, check its serial, insert/update/remove rows, commit."""
+        project = self._lock(name, serial)
+        if project is None:
+            if not records and state is None:
+                self.session.rollback()
+                return 0
+            project = Project(name=name, display_name=name, summary="", settings={})
+            self.session.add(project)
+            self.session.flush()
+        rows = {
+            f.filename: f
+            for f in self.session.scalars(
+                select(File).where(File.project_id == project.id).order_by(File.id).with_for_update()
+            )
+        }
+        rows.update(self._rows_elsewhere([n for n in records if n not in rows]))
+        changed = False
+        for filename, record in records.items():
+            row = rows.get(filename)
+            if row is None:
+                row = File(project=project, filename=filename)
+                self.session.add(row)
+                changed = True
+            elif row.state == PENDING:
+                continue  # claimed by a live upload since the claims were checked: it lands by itself
+            elif row.project_id != project.id:
+                row.project = project
+                changed = True
             row.update_from(record)
-            self.session.add(row)
-        self.bump(project)
+            changed = changed or self.session.is_modified(row)
+        for filename in gone:
+            row = rows.get(filename)
+            if row is not None and row.state != PENDING and row.project_id == project.id:
+                self.session.delete(row)
+                changed = True
+        changed = self._update_project(project, records, state) or changed
         self.session.flush()
-        return len(live)
+        left = self.session.scalar(select(func.count(File.id)).where(File.project_id == project.id)) or 0
+        if not left and state is None:
+            self.session.delete(project)
+            self.session.commit()
+            return 0
+        if changed:
+            self.bump(project)
+        self.session.commit()
+        return self.session.scalar(select(func.count(File.id)).where(File.project_id == project.id,
+                                                                     File.state == LIVE)) or 0  # fmt: skip
+
+    def _lock(self, name: str, serial: int | None) -> Project | None:
+        """The project row, locked until commit, if its serial is still `serial`; Moved otherwise.
+
+        SQLite: the first write takes the database's write lock. PostgreSQL: the serial counter, the
+        project and (next) its file rows are locked up front, and a short lock_timeout means the rebuild
+        gives way (and retries) rather than ever making a writer wait in a deadlock.
+        """
+        if self.session.get_bind().dialect.name == "postgresql":
+            self.session.execute(text(f"SET LOCAL lock_timeout = '{PG_LOCK_TIMEOUT_MS}ms'"))
+            self.session.execute(select(Counter.value).where(Counter.name == "serial").with_for_update())
+        self.session.execute(update(Project).where(Project.name == name).values(serial=Project.serial))
+        project = self.session.scalar(select(Project).where(Project.name == name).with_for_update())
+        current = project.serial if project is not None else None
+        if current != serial:
+            raise Moved(name)
+        return project
+
+    def _rows_elsewhere(self, filenames: list[str]) -> dict[str, File]:
+        """Rows of these filenames filed under another project (or not at all), locked, in batches."""
+        found: dict[str, File] = {}
+        for i in range(0, len(filenames), BATCH):
+            query = select(File).where(File.filename.in_(filenames[i : i + BATCH])).order_by(File.id)
+            found.update((f.filename, f) for f in self.session.scalars(query.with_for_update()))
+        return found
+
+    @staticmethod
+    def _update_project(project: Project, records: dict[str, FileRecord], state: ProjectState | None) -> bool:
+        live = [r for r in records.values() if not r.deleted]
+        newest = max(live, key=lambda r: r.upload_time) if live else None
+        wanted: dict[str, object] = {}
+        if records:
+            wanted["display_name"] = newest.name if newest else min(records.values(), key=lambda r: r.filename).name
+            wanted["summary"] = newest.summary if newest else ""
+        state = state or ProjectState()
+        wanted.update(status=state.status, status_reason=state.status_reason, settings=dict(state.settings))
+        changed = False
+        for attr, value in wanted.items():
+            if getattr(project, attr) != value:
+                setattr(project, attr, value)
+                changed = True
+        return changed
 
     def _state(self, keys: ProjectKeys) -> ProjectState | None:
         if not keys.has_state:

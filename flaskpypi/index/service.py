@@ -25,7 +25,8 @@ from ..core.records import (
 )
 from ..storage import FileMeta, Storage
 from . import signals
-from .models import DELETED, LIVE, Counter, File, Project
+from .claims import claim_lock
+from .models import DELETED, LIVE, PENDING, Counter, File, Project
 
 log = logging.getLogger(__name__)
 JSON_META = FileMeta(content_type="application/json")
@@ -47,6 +48,7 @@ class Policy:
     allow_delete: bool = True
     max_upload_size: int = 100 * 1024 * 1024
     limits: ArchiveLimits = field(default_factory=ArchiveLimits)
+    upload_wait: float = 60.0  # seconds an upload waits for another upload of the same filename
 
 
 class IndexService:
@@ -127,6 +129,65 @@ class IndexService:
     def is_empty(self) -> bool:
         """True before the first file or rebuild: the signal to rebuild at start."""
         return self.session.get(Counter, "serial") is None
+
+    # -- claims of uploads whose writer is gone -------------------------------------------------
+
+    def stored_record(self, project: str, filename: str) -> FileRecord | None:
+        """The file's record as storage holds it now: its sidecar, when the file it describes is there too."""
+        key = f"{project}/{filename}"
+        try:
+            record = FileRecord.from_json(self.storage.read(key + SIDECAR_SUFFIX))
+        except FileNotFoundError:
+            return None
+        except (OSError, ValueError, TypeError, KeyError) as exc:
+            log.warning("Ignoring unreadable sidecar of %s: %s", key, exc)
+            return None
+        if record.filename != filename or not (record.deleted or self.storage.exists(key)):
+            return None
+        return record
+
+    def recover(self, row: File) -> None:
+        """Settle a pending row whose writer is gone (the caller holds its claim lock): storage decides.
+
+        The sidecar is stored last, so with it the file is complete and the row takes its facts; without
+        it the writer did not finish, and every key it may have written goes with the claim.
+        """
+        project = row.project
+        record = self.stored_record(project.name, row.filename)
+        if record is not None:
+            row.update_from(record)
+            log.warning("Recovered %s: its interrupted upload had stored it completely", row.filename)
+        else:
+            key = f"{project.name}/{row.filename}"
+            for suffix in ("", METADATA_SUFFIX, PROVENANCE_SUFFIX):
+                self.storage.delete(key + suffix)
+            self.session.delete(row)
+            log.warning("Removed the claim of an interrupted upload of %s and what it had stored", row.filename)
+        self.bump(project)
+        self.session.commit()
+
+    def recover_dead_claims(self, project_id: int | None = None) -> set[str]:
+        """Recover every pending row (of one project, or all) whose writer is gone; returns the filenames
+        still claimed by live writers."""
+        self.session.rollback()
+        query = select(File.id, File.filename).where(File.state == PENDING)
+        if project_id is not None:
+            query = query.where(File.project_id == project_id)
+        in_flight: set[str] = set()
+        for file_id, filename in self.session.execute(query).all():
+            lock = claim_lock(self.session, filename)
+            if not lock.try_acquire():
+                in_flight.add(filename)
+                continue
+            try:
+                self.session.rollback()
+                row = self.session.get(File, file_id)
+                if row is not None and row.state == PENDING:
+                    self.recover(row)
+            finally:
+                self.session.rollback()
+                lock.release()
+        return in_flight
 
     # -- changing ------------------------------------------------------------------------------
 

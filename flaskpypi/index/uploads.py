@@ -18,11 +18,13 @@ from ..core.records import METADATA_SUFFIX, PROVENANCE_SUFFIX, SIDECAR_SUFFIX, F
 from ..core.upload import UploadForm, build_record, check_agreement, normalise_form
 from ..storage import FileMeta
 from . import signals
+from .claims import claim_lock, holding
 from .models import DELETED, LIVE, PENDING, File, Project
 from .service import IndexService
 
 log = logging.getLogger(__name__)
 TEXT_META = FileMeta(content_type="text/plain; charset=utf-8")
+CLAIM_ATTEMPTS = 5
 
 # Verifies PEP 740 attestations for (project, record, attestations JSON, file); raises to refuse.
 AttestationVerifier = Callable[[str, FileRecord, str, BinaryIO], bytes]
@@ -55,11 +57,9 @@ class Uploader(IndexService):
         dist = parse_filename(filename)
         check_agreement(form, dist)
         digests = self._digest(stream, form)
-        existing = self._existing(dist.filename)
-        if existing is not None and existing.state == LIVE and existing.sha256 == digests.sha256:
-            return UploadResult(existing.to_record(), created=False)
-        if existing is not None and not self.policy.allow_overwrite:
-            raise self._exists_error(existing, dist)
+        settled = self._settled(self._existing(dist.filename), dist, digests)
+        if settled is not None:
+            return settled
         stream.seek(0)
         meta = read_core_metadata(stream, dist, self.policy.limits)
         record = build_record(dist, meta, digests, uploader)
@@ -67,22 +67,62 @@ class Uploader(IndexService):
         if form.attestations:
             stream.seek(0)
             provenance = self.verify_attestations(dist.project, record, form.attestations, stream)
-        project = self._project_for(record)
-        row = self._claim(project, record, existing)
-        try:
-            self._store(record, stream, meta.raw if record.core_metadata_sha256 else None, provenance)
-        except BaseException:
-            self._release(row, existing)
-            raise
-        row.update_from(record)
-        row.state = LIVE
-        if not project.summary or record.summary:
-            project.summary = record.summary
-        self.bump(project)
-        self.session.commit()
+        with holding(claim_lock(self.session, dist.filename), self.policy.upload_wait):
+            claimed = self._claim_held(record, dist, digests)
+            if isinstance(claimed, UploadResult):
+                return claimed
+            project, row, replacing = claimed
+            try:
+                if replacing:  # the old sidecar goes first: a crash from here on leaves no sidecar that lies
+                    self.storage.delete(record.key + SIDECAR_SUFFIX)
+                self._store(record, stream, meta.raw if record.core_metadata_sha256 else None, provenance)
+                row.update_from(record)
+                row.state = LIVE
+                if not project.summary or record.summary:
+                    project.summary = record.summary
+                self.bump(project)
+                self.session.commit()
+            except BaseException:
+                self._abandon(row.id)
+                raise
         log.info("Uploaded %s (%d bytes) by %s", record.filename, record.size, uploader or "anonymous")
         signals.file_uploaded.send(self, project=project.name, filenames=[record.filename])
         return UploadResult(record, created=True)
+
+    def _settled(self, existing: File | None, dist: DistName, digests: Digests) -> UploadResult | None:
+        """The answer when a settled row decides it: these bytes are there already (200), or refused (400)."""
+        if existing is None or existing.state == PENDING:
+            return None
+        if existing.state == LIVE and existing.sha256 == digests.sha256:
+            return UploadResult(existing.to_record(), created=False)
+        if existing.state == DELETED or not self.policy.allow_overwrite:
+            raise self._exists_error(existing, dist)
+        return None
+
+    def _claim_held(self, record: FileRecord, dist: DistName,
+                    digests: Digests) -> UploadResult | tuple[Project, File, bool]:  # fmt: skip
+        """With the filename's lock held: the answer if the file landed meanwhile, else a pending row.
+
+        A pending row seen while holding the lock has no live writer: it is recovered first. A project
+        removed under us (a rebuild reconciling an empty one) makes the row's insert fail: try again.
+        """
+        for _attempt in range(CLAIM_ATTEMPTS):
+            self.session.rollback()  # see what other writers committed while this one waited
+            existing = self._existing(dist.filename)
+            if existing is not None and existing.state == PENDING:
+                self.recover(existing)
+                continue
+            settled = self._settled(existing, dist, digests)
+            if settled is not None:
+                return settled
+            project = self._project_for(record)
+            try:
+                row = self._claim(project, record, existing)
+            except IntegrityError:
+                self.session.rollback()
+                continue
+            return project, row, existing is not None
+        raise Conflict(f"The index changed under the upload of {dist.filename!r} several times; retry.")
 
     def _digest(self, stream: BinaryIO, form: UploadForm) -> Digests:
         stream.seek(0)
@@ -116,29 +156,25 @@ class Uploader(IndexService):
         return project
 
     def _claim(self, project: Project, record: FileRecord, existing: File | None) -> File:
-        """Reserve the filename in SQL first, so two uploads of one name cannot both write storage."""
-        if existing is not None:
-            existing.state = PENDING
-            self.session.commit()
-            return existing
-        row = File(project=project, filename=record.filename, state=PENDING)
-        row.update_from(record)
+        """Commit the pending row that tells readers and recoveries that keys of this file may be half-written."""
+        row = existing if existing is not None else File(project=project, filename=record.filename)
+        if existing is None:
+            row.update_from(record)
+            self.session.add(row)
         row.state = PENDING
-        self.session.add(row)
-        try:
-            self.session.commit()
-        except IntegrityError:
-            self.session.rollback()
-            raise FileExists(f"File already exists ({record.filename!r}): another upload of it is in progress.")
+        self.session.commit()
         return row
 
-    def _release(self, row: File, existing: File | None) -> None:
-        self.session.rollback()
-        if existing is None:
-            self.session.delete(row)
-        else:
-            row.state = LIVE
-        self.session.commit()
+    def _abandon(self, row_id: int) -> None:
+        """After a failed write: settle the claim as a dead writer's would be (the lock is still held)."""
+        try:
+            self.session.rollback()
+            row = self.session.get(File, row_id)
+            if row is not None and row.state == PENDING:
+                self.recover(row)
+        except Exception:  # the database may be what failed: the next upload or start-up recovers it
+            self.session.rollback()
+            log.exception("Could not settle the claim of an upload that failed")
 
     def _store(self, record: FileRecord, stream: BinaryIO, metadata: bytes | None, provenance: bytes | None) -> None:
         """Write the file, then its metadata files, then the sidecar that makes it part of the index."""

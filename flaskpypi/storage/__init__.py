@@ -90,6 +90,14 @@ class Storage(ABC):
         """put() for a small byte string."""
         self.put(key, io.BytesIO(data), meta)
 
+    def sweep_temporary(self) -> int:
+        """Remove temporary files that writers which died (kill -9) left behind; returns how many.
+
+        Safe while other processes write: a file whose writer is alive is left alone. Run at start-up
+        and by `reindex`; temporary files are never listed by `iter_files`.
+        """
+        return 0
+
     def describe(self) -> str:
         """Where the files are, for logs (never credentials)."""
         parts = urlsplit(self.url)

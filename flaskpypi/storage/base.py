@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
+import os
 import tempfile
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Iterable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, BinaryIO, ClassVar, TypeVar
 
@@ -16,6 +20,7 @@ from . import FileMeta, IntegrityError, Storage, StoredFile
 
 T = TypeVar("T")
 COPY_CHUNK = 1024 * 1024
+SPOOL_PREFIX = "flaskpypi-put-"
 
 
 class FsspecStorage(Storage):
@@ -103,11 +108,20 @@ class FsspecStorage(Storage):
         commit), so a reader never sees a part; a stream that fails midway stores nothing.
         """
         path = self.path(key)
-        with tempfile.NamedTemporaryFile(prefix="flaskpypi-put-") as tmp:
-            digest = copy_hashing(data, tmp)
-            tmp.flush()
+        with held_tempfile(tempfile.gettempdir(), SPOOL_PREFIX) as tmp:
+            digest = copy_hashing(data, tmp.file)
+            tmp.file.flush()
             check_digest(key, digest, meta)
-            self.fs.put_file(tmp.name, path, **self.put_options(meta or FileMeta()))
+            self.fs.put_file(tmp.path, path, **self.put_options(meta or FileMeta()))
+
+    def sweep_temporary(self) -> int:
+        """Remove the upload spools of writers that died (kill -9) from the system's temporary folder."""
+        folder = tempfile.gettempdir()
+        try:
+            names = [n for n in os.listdir(folder) if n.startswith(SPOOL_PREFIX)]
+        except OSError:
+            return 0
+        return sweep_abandoned(os.path.join(folder, n) for n in names)
 
     def put_options(self, meta: FileMeta) -> dict[str, Any]:
         """Backend-specific keyword arguments for put_file (content type)."""
@@ -127,6 +141,60 @@ class FsspecStorage(Storage):
     def sign(self, path: str, expires: int) -> str | None:
         """A signed URL for path, or None when this backend or its credentials cannot sign."""
         return None
+
+
+@dataclass
+class HeldTemp:
+    """A temporary file its writer holds an flock on; `kept` once renamed into place."""
+
+    file: BinaryIO
+    path: str
+    kept: bool = False
+
+
+@contextmanager
+def held_tempfile(folder: str, prefix: str) -> Iterator[HeldTemp]:
+    """A new temporary file, flock-ed for as long as it is open so that a sweep can tell it from one left
+    by a dead writer (the kernel drops the lock with its holder); removed at the end unless `kept`."""
+    for _attempt in range(5):
+        fd, path = tempfile.mkstemp(dir=folder, prefix=prefix)
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        if os.fstat(fd).st_nlink:
+            break
+        os.close(fd)  # a sweep removed it between its creation and the lock: make another
+    else:
+        raise OSError(f"temporary files in {folder} keep vanishing")
+    held = HeldTemp(os.fdopen(fd, "w+b"), path)
+    try:
+        yield held
+    finally:
+        try:
+            if not held.kept:
+                os.unlink(path)
+        except FileNotFoundError:
+            pass
+        finally:
+            held.file.close()
+
+
+def sweep_abandoned(paths: Iterable[str]) -> int:
+    """Remove the temporary files among `paths` whose writer is gone (nobody holds their flock)."""
+    removed = 0
+    for path in paths:
+        try:
+            fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+        except OSError:
+            continue
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            if os.stat(path).st_ino == os.fstat(fd).st_ino:  # still the file we locked, not a new one
+                os.unlink(path)
+                removed += 1
+        except OSError:  # a live writer holds it, or it was renamed into place meanwhile
+            pass
+        finally:
+            os.close(fd)
+    return removed
 
 
 def copy_hashing(source: BinaryIO, target: BinaryIO) -> str:

@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 import os
-import tempfile
 from collections.abc import Iterator
 from typing import Any, BinaryIO
 
 import fsspec
 
 from . import FileMeta, StoredFile
-from .base import FsspecStorage, check_digest, copy_hashing
+from .base import FsspecStorage, check_digest, copy_hashing, held_tempfile, sweep_abandoned
+
+TEMP_PREFIX = ".tmp-"
 
 
 class FileStorage(FsspecStorage):
@@ -25,25 +26,25 @@ class FileStorage(FsspecStorage):
         path = self.path(key)
         folder = os.path.dirname(path)
         os.makedirs(folder, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=folder, prefix=".tmp-")
-        try:
-            with os.fdopen(fd, "wb") as out:
-                digest = copy_hashing(data, out)
-                out.flush()
-                os.fsync(out.fileno())
+        with held_tempfile(folder, TEMP_PREFIX) as tmp:
+            digest = copy_hashing(data, tmp.file)
+            tmp.file.flush()
+            os.fsync(tmp.file.fileno())
             check_digest(key, digest, meta)
-            os.chmod(tmp, 0o644)
-            os.replace(tmp, path)
-        except BaseException:
-            try:
-                os.unlink(tmp)
-            except FileNotFoundError:
-                pass
-            raise
+            os.chmod(tmp.path, 0o644)
+            os.replace(tmp.path, path)
+            tmp.kept = True
+
+    def sweep_temporary(self) -> int:
+        """Remove the partial files (`.tmp-*`) of writers that died, anywhere under the root."""
+        removed = 0
+        for folder, _dirs, names in os.walk(self.root):
+            removed += sweep_abandoned(os.path.join(folder, n) for n in names if n.startswith(TEMP_PREFIX))
+        return removed
 
     def iter_files(self, prefix: str = "") -> Iterator[StoredFile]:
         for stored in super().iter_files(prefix):
-            if not os.path.basename(stored.key).startswith(".tmp-"):
+            if not os.path.basename(stored.key).startswith(TEMP_PREFIX):
                 yield stored
 
     def local_path(self, key: str) -> str | None:

@@ -196,10 +196,15 @@ def prepare_database(app: Flask) -> None:
     with start_lock(app.instance_path):
         created = _revision(db.engine) is None
         upgrade(db.engine)
-        service = IndexService(db.session, runtime.storage)
-        if settings.auto_reindex and (created or service.is_empty()):
-            log.info("The index is empty. Rebuilding from storage %s ...", runtime.storage.describe())
-            runtime.rebuilt_at_start = Rebuilder(db.session, runtime.storage, runtime.policy).rebuild()
+        swept = runtime.storage.sweep_temporary()
+        if swept:
+            log.warning("Removed %d temporary files left by writers that died", swept)
+        rebuilder = Rebuilder(db.session, runtime.storage, runtime.policy)
+        rebuilder.recover_dead_claims()
+        if settings.auto_reindex and (created or rebuilder.is_empty() or rebuilder.interrupted()):
+            log.info("The index is empty or its rebuild was interrupted. Rebuilding from storage %s ...",
+                     runtime.storage.describe())  # fmt: skip
+            runtime.rebuilt_at_start = rebuilder.rebuild()
         projects, files = IndexService(db.session, runtime.storage).counts()
         db.session.remove()
     log.info("Serving %d projects, %d files from %s", projects, files, runtime.storage.describe())
