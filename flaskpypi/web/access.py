@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from flask import Flask, g, has_app_context, has_request_context
+from flask import Flask, has_app_context, has_request_context
 from sqlalchemy.exc import SQLAlchemyError
 
 from ..auth import defaults as defaults_store
@@ -16,7 +16,7 @@ from ..auth.policy import Defaults
 from ..auth.ratelimit import Limits, RateLimiter
 from ..extensions import csrf, db, login_manager
 from ..index import signals
-from .context import Runtime, client_address, principal, runtime
+from .context import Runtime, access_generation, client_address, principal, runtime
 
 log = logging.getLogger(__name__)
 
@@ -46,6 +46,7 @@ def init_access(app: Flask) -> None:
     authenticator = Authenticator(rt.access.backend, lambda: db.session, RateLimiter(lambda: db.engine, limits))
     rt.authenticator = authenticator
     rt.access.defaults_source = lambda: _current_defaults(rt.access.configured)
+    rt.access.generation = access_generation
     login_manager.login_view = "account.login"
     app.register_blueprint(auth_views.bp)
     app.register_blueprint(admin_api.bp)
@@ -54,12 +55,11 @@ def init_access(app: Flask) -> None:
 
 
 def _current_defaults(configured: Defaults) -> Defaults:
-    """The defaults in force, read once per request (a stored override wins over the config file)."""
+    """The defaults in force (a stored override wins over the config file); the policy keeps them until the
+    `access` counter moves."""
     if not has_app_context():
         return configured
-    if "access_defaults" not in g:
-        g.access_defaults = defaults_store.load(db.session, configured)
-    return g.access_defaults
+    return defaults_store.load(db.session, configured)
 
 
 def _on_change(action: str) -> Any:

@@ -7,17 +7,19 @@ import binascii
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from flask import current_app, g, request
+from flask import current_app, g, has_request_context, request
 from flask_wtf.csrf import CSRFError
 
 from ..auth import READ, Principal
 from ..auth.login import Authenticator
+from ..auth.models import ACCESS_CHANGED
 from ..auth.policy import AccessPolicy
 from ..core.errors import BadRequest, Forbidden, NotFound, Unauthorized
 from ..extensions import csrf, db
 from ..index.service import Policy
 from ..index.uploads import Uploader
 from ..settings import Settings
+from ..sql import ACCESS, SERIAL, read_counters
 from ..storage import Storage
 from ..upstream.service import Upstream
 
@@ -50,6 +52,22 @@ def index() -> Uploader:
         rt = runtime()
         g.index = Uploader(db.session, rt.storage, rt.policy)
     return g.index
+
+
+def generations() -> dict[str, int]:
+    """The index's `serial` and `access` counters as this request first saw them (one query a request):
+    what the per-process caches are keyed by, so a change anywhere is seen on the very next request."""
+    if "generations" not in g:
+        g.generations = read_counters(db.session, (SERIAL, ACCESS))
+    return g.generations
+
+
+def access_generation() -> int | None:
+    """The `access` counter for cached permission decisions; None outside a request or after this request
+    changed access itself (then every decision is made afresh)."""
+    if not has_request_context() or db.session.info.get(ACCESS_CHANGED):
+        return None
+    return generations()[ACCESS]
 
 
 def client_address() -> str:

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import threading
-from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import Callable, Hashable
 from datetime import datetime
 from typing import Any, TypeVar
 
+from cachetools import LRUCache
 from flask import Response, current_app, request
+
+from ..sql import GenerationCache
 
 SIMPLE_CACHE_CONTROL = "max-age=0, must-revalidate"
 T = TypeVar("T")
@@ -19,7 +21,7 @@ class PageCache:
 
     def __init__(self, size: int = 512) -> None:
         self.size = size
-        self._pages: OrderedDict[tuple, Any] = OrderedDict()
+        self._pages: LRUCache[Hashable, Any] = LRUCache(maxsize=size)
         self._lock = threading.Lock()
 
     def get(self, key: tuple, render: Callable[[], str]) -> bytes:
@@ -29,20 +31,27 @@ class PageCache:
     def remember(self, key: tuple, compute: Callable[[], T]) -> T:
         """The cached value for key (a page, or what pages are made from), computing it on a miss."""
         with self._lock:
-            if key in self._pages:
-                self._pages.move_to_end(key)
+            try:
                 return self._pages[key]
+            except KeyError:
+                pass
         value = compute()
         with self._lock:
             self._pages[key] = value
-            while len(self._pages) > self.size:
-                self._pages.popitem(last=False)
         return value
+
+    def __len__(self) -> int:
+        return len(self._pages)
 
 
 def page_cache() -> PageCache:
     """This app's page cache (one per app, so test apps never share pages)."""
     return current_app.extensions.setdefault("flaskpypi.pages", PageCache())
+
+
+def serial_cache(name: str, size: int = 4096) -> GenerationCache:
+    """This app's cache `name` of facts kept until the index's serial (or the key it is given) moves."""
+    return current_app.extensions.setdefault(f"flaskpypi.{name}", GenerationCache(size))
 
 
 def not_modified(etag: str, last_modified: datetime | None) -> bool:
