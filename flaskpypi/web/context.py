@@ -57,15 +57,18 @@ def index() -> Uploader:
 def generations() -> dict[str, int]:
     """The index's `serial` and `access` counters as this request first saw them (one query a request):
     what the per-process caches are keyed by, so a change anywhere is seen on the very next request."""
-    if "generations" not in g:
-        g.generations = read_counters(db.session, (SERIAL, ACCESS))
+    if "generations" not in g:  # on a connection of its own: a request answered from caches opens no session
+        with db.engine.connect() as conn:
+            g.generations = read_counters(conn, (SERIAL, ACCESS))
     return g.generations
 
 
 def access_generation() -> int | None:
     """The `access` counter for cached permission decisions; None outside a request or after this request
     changed access itself (then every decision is made afresh)."""
-    if not has_request_context() or db.session.info.get(ACCESS_CHANGED):
+    if not has_request_context():
+        return None
+    if db.session.registry.has() and db.session.info.get(ACCESS_CHANGED):  # (no session made: nothing changed)
         return None
     return generations()[ACCESS]
 
@@ -118,7 +121,7 @@ def principal() -> Principal | None:
             found = rt.access.backend.authenticate(*creds)
         if found is None:
             raise Unauthorized("Invalid or non-existent authentication information.")
-    else:
+    elif current_app.config["SESSION_COOKIE_NAME"] in request.cookies:  # no cookie, no browser session
         session_principal = runtime().session_principal
         found = session_principal() if session_principal else None
         if found is not None and request.method not in SAFE_METHODS:

@@ -20,6 +20,7 @@ from ..extensions import db
 from ..index.cached import CacheIndex, LocalFacts
 from ..index.models import File, Project
 from ..index.service import sort_key
+from ..sql import SERIAL
 from ..upstream import (
     CACHE,
     FALLBACKS,
@@ -34,9 +35,9 @@ from ..upstream import (
 )
 from ..upstream.listing import merge
 from ..upstream.policy import FALLBACK_KEY, MERGE_KEY, MIN_AGE_EXEMPT_KEY
-from .context import index, principal, require_admin, runtime
+from .context import generations, index, principal, require_admin, runtime
 from .errors import refusal_response
-from .pages import cached_page, page_cache
+from .pages import cached_page, page_cache, serial_cache
 
 bp = Blueprint("fallback", __name__)
 LocalPage = Callable[[Project], pages.SimpleProject]
@@ -80,10 +81,23 @@ def _mode(name: str, project: Project | None) -> tuple[str, LocalFacts, Override
     return effective_mode(default, name, upstream().config.names, overrides, facts.private), facts, overrides
 
 
+def local_project(name: str) -> Project | None:
+    """The project's row as of this request's serial, kept per process until the serial moves. The row is
+    detached from any session and shared by threads: read it, never change it."""
+
+    def load() -> Project | None:
+        found = index().project(name)
+        if found is not None:
+            db.session.expunge(found)
+        return found
+
+    return serial_cache("projects").get(generations()[SERIAL], name, load)
+
+
 def plan_listing(name: str) -> Plan:
     """Apply pypicloud's fallback table to this asker and project."""
     access, who = runtime().access, principal()
-    project = index().project(name)
+    project = local_project(name)
     mode, facts, overrides = _mode(name, project)
     held = project is not None and (facts.live > 0 or mode == NONE)
     read = access.can(who, READ, name)

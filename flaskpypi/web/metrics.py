@@ -138,7 +138,7 @@ def count_unavailable(exc: Unavailable) -> None:
 
 
 def _sample_caches(_response: Any = None) -> None:
-    for name in ("pages", "descriptions", "files", "visible"):
+    for name in ("pages", "descriptions", "files", "projects", "visible"):
         cache = current_app.extensions.get(f"flaskpypi.{name}")
         CACHE_ENTRIES.labels(name).set(len(cache) if cache is not None else 0)
 
