@@ -78,8 +78,14 @@ def _on_change(action: str) -> Any:
     return receive
 
 
+def _on_uploading(sender: Any, project: str, filenames: list[str], session: Any, **_: Any) -> None:
+    """The upload's entry joins the upload's own transaction: one commit for both."""
+    if has_app_context():
+        record(session, actor(), "upload", project, commit=False, files=filenames)
+
+
 _RECEIVERS = {
-    "upload": _on_change("upload"),
+    "upload": _on_uploading,
     "delete": _on_change("delete"),
     "yank": _on_change("yank"),
     "status": _on_change("project.status"),
@@ -88,7 +94,7 @@ _RECEIVERS = {
 
 def _subscribe_audit() -> None:
     """Record every upload, delete, yank and status change the index service reports (once per process)."""
-    signals.file_uploaded.connect(_RECEIVERS["upload"])
+    signals.file_uploading.connect(_RECEIVERS["upload"])
     signals.files_deleted.connect(_RECEIVERS["delete"])
     signals.files_yanked.connect(_RECEIVERS["yank"])
     signals.project_status_changed.connect(_RECEIVERS["status"])
