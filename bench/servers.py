@@ -272,10 +272,13 @@ class PyPICloud(Peer):
     def fill(self) -> None:
         folder = self.config.parent
         shutil.rmtree(folder, ignore_errors=True)
-        folder.mkdir(parents=True)
-        self.config.write_text(PYPICLOUD_INI.format(packages=self.dataset.packages.resolve(),
+        packages = folder / "packages"  # its file storage's layout: <name>/<version>/<filename>, hard links
+        for name, version, path in self.dataset.files():
+            (packages / name / version).mkdir(parents=True, exist_ok=True)
+            os.link(path, packages / name / version / path.name)
+        self.config.write_text(PYPICLOUD_INI.format(packages=packages.resolve(),
                                                     db=(folder / "cache.sqlite").resolve()))  # fmt: skip
-        self.setup_note = "its cache (SQLite) filled from the storage folder on its first start"
+        self.setup_note = "its cache (SQLite) filled from its storage folder on its first start"
 
     def command(self, port: int) -> list[str]:
         command = gunicorn_command(self.bin, "unused", port)[:-1]

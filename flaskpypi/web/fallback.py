@@ -37,7 +37,7 @@ from ..upstream.listing import merge
 from ..upstream.policy import FALLBACK_KEY, MERGE_KEY, MIN_AGE_EXEMPT_KEY
 from .context import generations, index, principal, require_admin, runtime
 from .errors import refusal_response
-from .pages import cached_page, page_cache, serial_cache
+from .pages import cached_page, serial_cache
 
 bp = Blueprint("fallback", __name__)
 LocalPage = Callable[[Project], pages.SimpleProject]
@@ -144,7 +144,7 @@ def respond(plan: Plan, fmt: str, local_page: LocalPage) -> Response:
         return pages.project_json(merged) if fmt == pages.JSON_V1 else pages.project_html(merged)
 
     mimetype = fmt if fmt != pages.TEXT_HTML else "text/html"
-    return cached_page(etag, None, mimetype, lambda: page_cache().get(key, render))
+    return cached_page(etag, None, mimetype, key, render)
 
 
 def fetch(name: str, filename: str, suffix: str) -> File | Response:

@@ -56,7 +56,7 @@ def root() -> Response:
     else:
         render = lambda: pages.root_html(seen.projects, href)  # noqa: E731
     etag = f"{serial}-{seen.digest}-{fmt.rsplit('.', 1)[-1]}"
-    return cached_page(etag, None, _mimetype(fmt), lambda: page_cache().get(key, render))
+    return cached_page(etag, None, _mimetype(fmt), key, render)
 
 
 @dataclass(frozen=True)
@@ -89,9 +89,7 @@ def project(project: str) -> Response:
     found = plan.facts.project
     etag = f"{found.serial}-{fmt.rsplit('.', 1)[-1]}"
     key = ("project", name, found.serial, fmt, request.script_root)
-    return cached_page(
-        etag, found.last_update, _mimetype(fmt), lambda: page_cache().get(key, lambda: _render(found, fmt))
-    )
+    return cached_page(etag, found.last_update, _mimetype(fmt), key, lambda: _render(found, fmt))
 
 
 def _digest(projects: list[tuple[str, str]]) -> str:
