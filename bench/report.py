@@ -70,15 +70,20 @@ def _rate_row(endpoint: str, runs: list[ServerRun]) -> Row:
 def _install_row(client: str, runs: list[ServerRun]) -> Row:
     values: dict[str, float | None] = {}
     texts: dict[str, str] = {}
+    count = max((len(r.installs[client].seconds) + len(r.installs[client].failures) for r in runs), default=0)
     for run in runs:
         record = run.installs[client]
-        if record.seconds and not record.failures:
-            values[run.name] = statistics.median(record.seconds)
-            texts[run.name] = f"{min(record.seconds):.2f} / {values[run.name]:.2f} / {max(record.seconds):.2f}"
+        if record.seconds:
+            median = statistics.median(record.seconds)
+            values[run.name] = None if record.failures else median  # a server that failed is nobody's best
+            texts[run.name] = f"{min(record.seconds):.2f} / {median:.2f} / {max(record.seconds):.2f}"
+            if len(record.seconds) < count:
+                texts[run.name] += f" ({len(record.seconds)} runs)"
         else:
             values[run.name] = None
-            texts[run.name] = f"{len(record.failures)} failed" if record.failures else "n/a"
-    count = max((len(r.installs[client].seconds) + len(r.installs[client].failures) for r in runs), default=0)
+            texts[run.name] = "n/a"
+        if record.failures:
+            texts[run.name] += f", {len(record.failures)} failed"
     return Row(f"`{client} install` of 30 packages, s: min / median / max of {count}", values, texts, False)
 
 

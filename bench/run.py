@@ -55,6 +55,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--warmup", type=int, help=f"seconds of warm-up before each run (default {FULL['warmup']})")
     parser.add_argument("--rounds", type=int, help=f"interleaved rounds over all endpoints (default {FULL['rounds']})")
     parser.add_argument("--installs", type=int, help=f"pip and uv installs per server (default {FULL['installs']})")
+    parser.add_argument("--install-budget", type=float, default=240,
+                        help="seconds of installs per server, after which it gets no more (default 240)")  # fmt: skip
     parser.add_argument("--concurrency", type=int, default=4, help="connections kept busy (default 4)")
     parser.add_argument("--only", default=",".join(SERVERS), help="comma-separated servers (default: all)")
     parser.add_argument("--loadgen", choices=("auto", "wrk", "python"), default="auto")
@@ -147,18 +149,23 @@ class Bench:
         cell.append(figures)
         print(f"  {server.name:<10} {endpoint}: {figures.rps:,.1f} req/s, p50 {figures.p50_ms:.1f} ms", flush=True)
 
-    def installs(self, count: int, pins: list[str], scratch: Path) -> None:
+    def installs(self, count: int, pins: list[str], scratch: Path, budget: float) -> None:
+        """`count` installs with each client from each server, interleaved; a server whose installs took more
+        than `budget` seconds in all gets no more (a slow peer would hold the run up for an hour)."""
         env = client_env(scratch)
+        spent = {server.name: 0.0 for server in self.servers}
         for n in range(count):
             for client in CLIENTS:
-                for server in rotated(self.live(), n):
+                for server in rotated([s for s in self.live() if spent[s.name] < budget], n):
                     record = self.runs[server.name].installs[client]
                     try:
                         took = install(client, PATHS.repo, self.urls[server.name] + server.simple_path, pins, env)
                     except BenchError as error:
                         record.failures.append(str(error))
+                        spent[server.name] += budget / 4  # failures (timeouts) count heavily
                         continue
                     record.seconds.append(took)
+                    spent[server.name] += took
             print(f"install {n + 1} of {count}: " + ", ".join(
                 f"{s.name} pip {self.runs[s.name].installs['pip'].last()} uv {self.runs[s.name].installs['uv'].last()}"
                 for s in self.live()), flush=True)  # fmt: skip
@@ -215,7 +222,7 @@ def main(argv: list[str] | None = None) -> int:
         bench.start(stack, dataset)
         began = os.getloadavg()[0]
         bench.endpoints(args.rounds)
-        bench.installs(args.installs, pins, PATHS.data / "clients")
+        bench.installs(args.installs, pins, PATHS.data / "clients", args.install_budget)
         bench.memory()
         ended = os.getloadavg()[0]
     runs = list(bench.runs.values())
