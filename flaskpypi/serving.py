@@ -3,6 +3,7 @@ checkout's gunicorn.conf.py: one set of defaults, with the bind address and work
 
 from __future__ import annotations
 
+import gc
 import os
 import tempfile
 from collections.abc import Mapping
@@ -59,11 +60,15 @@ METRICS_DIR_ENV = "PROMETHEUS_MULTIPROC_DIR"
 
 
 def on_starting(_server: Any) -> None:
-    """gunicorn master hook: a fresh folder for the workers' metrics (prometheus-client's multiprocess mode).
+    """gunicorn master hook: a fresh folder for the workers' metrics (prometheus-client's multiprocess mode),
+    and the master's objects frozen out of the garbage collector's reach.
 
     It runs before any worker imports the app, so every worker writes its samples there and /metrics sums
-    them (with --preload the app would be imported first: keep preload off, the default).
+    them (with --preload the app would be imported first: keep preload off, the default). The workers are
+    forked from the master with the modules it imported: frozen, those objects are never touched by a worker's
+    collections, so their pages stay shared instead of being copied into every worker (gc.freeze's purpose).
     """
+    gc.freeze()
     folder = os.environ.get(METRICS_DIR_ENV) or tempfile.mkdtemp(prefix="flaskpypi-metrics-")
     os.makedirs(folder, exist_ok=True)
     for stale in Path(folder).glob("*.db"):

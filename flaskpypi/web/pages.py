@@ -17,12 +17,27 @@ SIMPLE_CACHE_CONTROL = "max-age=0, must-revalidate"
 T = TypeVar("T")
 
 
-class PageCache:
-    """An LRU of rendered pages keyed by what they depend on (serial, format, URL root)."""
+PAGE_BYTES = 48 * 1024 * 1024  # rendered pages kept per process, at most (a root of 50,000 projects is 3 MB)
 
-    def __init__(self, size: int = 512) -> None:
+
+def _weight(value: Any) -> int:
+    """About the bytes a cached value holds: a page's length, 100 bytes per item of a list (names)."""
+    if isinstance(value, bytes | str):
+        return len(value) + 64
+    if isinstance(value, list | tuple):
+        return 100 * len(value) + 64
+    return 256
+
+
+class PageCache:
+    """An LRU of rendered pages keyed by what they depend on (serial, format, URL root): at most `size`
+    entries, or with `max_bytes` at most that many bytes of pages."""
+
+    def __init__(self, size: int = 512, max_bytes: int | None = None) -> None:
         self.size = size
-        self._pages: LRUCache[Hashable, Any] = LRUCache(maxsize=size)
+        self._pages: LRUCache[Hashable, Any] = (
+            LRUCache(maxsize=max_bytes, getsizeof=_weight) if max_bytes else LRUCache(maxsize=size)
+        )
         self._lock = threading.Lock()
 
     def get(self, key: tuple, render: Callable[[], str]) -> bytes:
@@ -38,7 +53,10 @@ class PageCache:
                 pass
         value = compute()
         with self._lock:
-            self._pages[key] = value
+            try:
+                self._pages[key] = value
+            except ValueError:  # larger than the whole cache: served, not kept
+                pass
         return value
 
     def __len__(self) -> int:
@@ -47,7 +65,7 @@ class PageCache:
 
 def page_cache() -> PageCache:
     """This app's page cache (one per app, so test apps never share pages)."""
-    return current_app.extensions.setdefault("flaskpypi.pages", PageCache())
+    return current_app.extensions.setdefault("flaskpypi.pages", PageCache(max_bytes=PAGE_BYTES))
 
 
 def serial_cache(name: str, size: int = 4096) -> GenerationCache:

@@ -1,0 +1,90 @@
+"""`/simple/` at 5,000 and at 50,000 projects: flaskpypi's root rate at the larger index against the smaller.
+
+Run `python bench/root_scale.py [--large 50000] [--rounds 3]`; it writes bench/root_scale.md. Both indexes are
+served at once by `flaskpypi serve` and loaded in interleaved rounds with wrk, with Accept-Encoding: gzip as pip
+and uv send it, and without. The first run generates the larger data set and lets flaskpypi build its index
+from it (minutes); later runs reuse both.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import sys
+import time
+from contextlib import ExitStack
+from pathlib import Path
+
+from dataset import DataSet, ensure_dataset
+from loadgen import pick
+from servers import FlaskPyPI, Paths
+from targets import Target
+
+BENCH = Path(__file__).resolve().parent
+GZIP = {"Accept-Encoding": "gzip, deflate"}
+
+
+class KeptFlaskPyPI(FlaskPyPI):
+    """flaskpypi whose instance (and so its index) is kept between runs of this script."""
+
+    def __init__(self, paths: Paths, dataset: DataSet, name: str) -> None:
+        super().__init__(paths, dataset)
+        self.instance = paths.data / "root-scale" / name
+
+    def prepare(self) -> None:
+        if not (self.instance / "db.sqlite").exists():
+            super().prepare()
+        self.setup_note = "kept"
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--small", type=int, default=5000)
+    parser.add_argument("--large", type=int, default=50000)
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--seconds", type=int, default=4)
+    parser.add_argument("--output", type=Path, default=BENCH / "root_scale.md")
+    args = parser.parse_args(argv)
+    paths = Paths(repo=BENCH.parent, data=BENCH / ".data", venvs=BENCH / ".venvs")
+    paths.logs.mkdir(parents=True, exist_ok=True)
+    generator = pick("auto")
+    sizes = (args.small, args.large)
+    servers = {n: KeptFlaskPyPI(paths, ensure_dataset(paths.data, n, 1), f"p{n}") for n in sizes}
+    rates: dict[tuple[int, str], list[float]] = {}
+    began = os.getloadavg()[0]
+    with ExitStack() as stack:
+        urls = {}
+        for n, server in servers.items():
+            print(f"flaskpypi with {n:,} projects: starting (the first time builds its index) ...", flush=True)
+            server.prepare()
+            urls[n] = stack.enter_context(server.running()) + "/simple/"
+        for round_ in range(args.rounds):
+            for n in sizes if round_ % 2 == 0 else reversed(sizes):
+                for encoding, headers in (("gzip", GZIP), ("identity", {})):
+                    figures = generator.measure(Target(urls[n], headers), args.seconds, 4)
+                    rates.setdefault((n, encoding), []).append(figures.rps)
+                    print(f"  {n:>6,} projects, {encoding}: {figures.rps:,.0f} req/s", flush=True)
+    ended = os.getloadavg()[0]
+    lines = [
+        "## `/simple/` at two index sizes",
+        "",
+        f"{time.strftime('%Y-%m-%d')}; flaskpypi serve (2 workers) for each size, both running, {args.rounds} "
+        f"interleaved rounds of {args.seconds} s with {generator.describe(4)}; medians. Load average "
+        f"{began:.2f} at the start, {ended:.2f} at the end.",
+        "",
+        f"| Accept-Encoding | {args.small:,} projects req/s | {args.large:,} projects req/s "
+        "| ratio (goal: 0.5 or more) |",
+        "| --- | ---: | ---: | ---: |",
+    ]
+    for encoding in ("gzip", "identity"):
+        small, large = (statistics.median(rates[(n, encoding)]) for n in sizes)
+        lines.append(f"| {encoding} | {small:,.0f} | {large:,.0f} | {large / small:.2f} |")
+    text = "\n".join(lines) + "\n"
+    print("\n" + text)
+    args.output.write_text(text)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
