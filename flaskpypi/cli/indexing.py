@@ -22,10 +22,14 @@ def reindex() -> None:
         click.echo(f"Indexed {projects} projects, {files} files.")
         return
     click.echo(f"Rebuilding the index from {runtime.storage.describe()} ...")
+    # One listing pass to count (pages of a thousand keys on object stores: cheap next to reading every
+    # sidecar), so the bar has a total; the rebuild lists again, keeping one project in memory at a time.
+    total = sum(1 for _ in runtime.storage.iter_files())
     listing = runtime.storage.iter_files()
+    err = click.get_text_stream("stderr")
     with (
         start_lock(current_app.instance_path),
-        click.progressbar(listing, label="Reading storage", show_pos=True, file=click.get_text_stream("stderr")) as bar,
+        click.progressbar(listing, length=total, label="Reading storage", show_pos=True, file=err) as bar,
     ):
         projects, files = Rebuilder(db.session, runtime.storage, runtime.policy).rebuild(bar)
         swept = runtime.storage.sweep_temporary()
