@@ -204,7 +204,7 @@ def prepare_database(app: Flask) -> None:
         if settings.auto_reindex and (created or rebuilder.is_empty() or rebuilder.interrupted()):
             log.info("The index is empty or its rebuild was interrupted. Rebuilding from storage %s ...",
                      runtime.storage.describe())  # fmt: skip
-            runtime.rebuilt_at_start = rebuilder.rebuild()
+            runtime.startup.rebuilt = rebuilder.rebuild()
         projects, files = IndexService(db.session, runtime.storage).counts()
         db.session.remove()
     log.info("Serving %d projects, %d files from %s", projects, files, runtime.storage.describe())
