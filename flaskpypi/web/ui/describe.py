@@ -7,6 +7,7 @@ HTML is kept per file (by sha256) in a small per-process LRU.
 from __future__ import annotations
 
 import logging
+import re
 from email.message import Message
 
 from flask import current_app
@@ -17,6 +18,9 @@ from ..pages import PageCache
 
 log = logging.getLogger(__name__)
 MAX_DESCRIPTION = 512 * 1024  # longer ones are shown as plain text, cut
+# An empty link (the renderers' heading anchors `<a href="#user-content-x"></a>`) has no name for a screen
+# reader (WCAG 2.4.4, axe's link-name): it gets one, and a class the stylesheet shows as "#" on hover/focus.
+_EMPTY_LINK = re.compile(r"<a( [^>]*?\bhref=\"[^\"]*\"[^>]*)></a>")
 
 
 def _cache() -> PageCache:
@@ -44,7 +48,12 @@ def render_html(text: str, content_type: str | None) -> str:
             rendered = rst.render(text)
     except Exception:  # a third party's README must never fail its page: show it as text
         log.warning("Rendering a %s description failed; shown as plain text", kind, exc_info=True)
-    return rendered if rendered is not None else (txt.render(text) or "")
+    return label_empty_links(rendered if rendered is not None else (txt.render(text) or ""))
+
+
+def label_empty_links(html: str) -> str:
+    """Name the empty links of sanitised HTML (heading anchors), which assistive technology reads as nothing."""
+    return _EMPTY_LINK.sub(r'<a\1 class="anchor" aria-label="Link to this section"></a>', html)
 
 
 def description(file_sha256: str, text: str, content_type: str | None) -> Markup:
