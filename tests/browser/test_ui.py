@@ -15,7 +15,7 @@ import pytest
 import requests
 
 from tests.conftest import ADMIN
-from tests.support.clients import Venv, check, run
+from tests.support.clients import Venv, check, run, uv_bin
 from tests.support.dists import make_wheel
 from tests.support.server import LiveServer
 
@@ -90,7 +90,7 @@ def test_the_seed_user_uploads_finds_installs_yanks_and_makes_a_token(
     uv_command = page.evaluate("navigator.clipboard.readText()")
     assert uv_command == f"uv pip install --index-url {server.index_url} acme-http==1.0.0"
     uv_venv = Venv.create(tmp_path / "uv-venv", pip=True)
-    check(run([*shlex.split(uv_command), "--python", str(uv_venv.python), "--no-deps"]))
+    check(run([uv_bin(), *shlex.split(uv_command)[1:], "--python", str(uv_venv.python), "--no-deps"]))
     assert uv_venv.version_of("acme-http") == "1.0.0"
 
     page.get_by_text("Yank…").click()

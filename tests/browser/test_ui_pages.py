@@ -106,7 +106,7 @@ def test_a_writer_yanks_deletes_releases_and_the_project_and_an_admin_sets_its_s
 
     page.goto(server.url + "project/rel-demo/1.0/")
     page.get_by_text("Yank release…").click()
-    page.get_by_label("Reason (optional)").first.fill("bad release")
+    page.get_by_label("Why yank the release (optional)").fill("bad release")
     page.get_by_role("button", name="Yank release 1.0").click()
     expect(page.get_by_role("status")).to_have_text("Yanked release 1.0 (2 files).")
     release = requests.get(server.url + "pypi/rel-demo/1.0/json", timeout=30).json()
