@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import NamedTuple
 
-from sqlalchemy import Select, and_, exists, func, or_, select
+from sqlalchemy import Select, and_, func, or_, select
 from sqlalchemy.orm import Session
 
 from ..core.names import canonical
@@ -86,7 +86,10 @@ class ProjectBrowser:
         self.batch = batch
 
     def _base(self) -> Select:
-        has_files = exists().where(File.project_id == Project.id, File.state == LIVE)
+        # A scalar subquery with LIMIT, not EXISTS: PostgreSQL would hash every live file's project id for
+        # each page (70 ms at 100,000 projects) where a probe per row listed takes microseconds.
+        one_file = select(File.id).where(File.project_id == Project.id, File.state == LIVE).limit(1)
+        has_files = one_file.scalar_subquery().is_not(None)
         return select(Project.name, Project.display_name, Project.summary, Project.last_update, Project.id,
                       Project.status).where(or_(has_files, Project.status != "active"))  # fmt: skip
 

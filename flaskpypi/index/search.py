@@ -1,9 +1,9 @@
 """Project search with the database's own full-text index: SQLite FTS5, PostgreSQL tsvector with GIN.
 
-A project's document is its name, summary, and the keywords and classifiers of its newest live file (the file
-its summary comes from). Results come in tiers: the exact name, then names that start with the query (shortest
-first), then full-text matches ranked by the database (bm25 on SQLite, ts_rank on PostgreSQL) with the name
-weighted above summary and keywords, and those above classifiers. Every query word matches as a prefix, so
+A project's document is its name, and the summary, keywords and classifiers of its newest live file. Results
+come in tiers: the exact name, then names that start with the query (shortest first), then full-text matches
+ranked by the database (bm25 on SQLite, ts_rank on PostgreSQL) with the name weighted above summary and
+keywords, and those above classifiers. Every query word matches as a prefix, so
 the list narrows as one types.
 
 The documents follow the projects and files tables by themselves: a session event notes every project whose
@@ -59,17 +59,17 @@ def _documents(conn: Connection, project_ids: Sequence[int]) -> dict[int, tuple[
     order = (File.upload_time.desc(), File.id.desc())
     number = func.row_number().over(partition_by=File.project_id, order_by=order).label("n")
     newest = (
-        select(File.project_id, File.meta, number)
+        select(File.project_id, File.summary, File.meta, number)
         .where(File.project_id.in_(project_ids), File.state == LIVE)
         .subquery()
     )
-    metas = {pid: meta or {} for pid, meta in conn.execute(select(newest.c.project_id, newest.c.meta)
-                                                            .where(newest.c.n == 1))}  # fmt: skip
+    query = select(newest.c.project_id, newest.c.summary, newest.c.meta).where(newest.c.n == 1)
+    files = {pid: (summary, meta or {}) for pid, summary, meta in conn.execute(query)}
     docs = {}
     for pid, name, display, summary in projects:
-        meta = metas.get(pid, {})
+        file_summary, meta = files.get(pid, ("", {}))
         names = " ".join(dict.fromkeys([name, display, name.replace("-", " ")]))
-        docs[pid] = (names, summary or "", _text(meta.get("keywords")), _text(meta.get("classifiers")))
+        docs[pid] = (names, file_summary or summary or "", _text(meta.get("keywords")), _text(meta.get("classifiers")))
     return docs
 
 
@@ -105,6 +105,11 @@ def refresh_all(conn: Connection) -> int:
 
 
 # -- keeping the documents in step -----------------------------------------------------------------
+
+
+def note(session: Session, project: Project) -> None:
+    """Refresh this project's document when the session commits, changed or not (a rebuild's reconcile)."""
+    session.info.setdefault(_DIRTY, set()).add(project.id if project.id is not None else project)
 
 
 @event.listens_for(Session, "before_flush")

@@ -125,8 +125,8 @@ def sideways(page: Any) -> list[str]:
           const found = [];
           const root = document.documentElement;
           if (root.scrollWidth > root.clientWidth) found.push('the page: ' + root.scrollWidth + 'px');
-          document.querySelectorAll('.table-wrap, pre.snippet, .readme table').forEach(el => {
-            if (el.scrollWidth > el.clientWidth + 1 && !el.closest('.readme')) found.push(el.className + ': ' + el.scrollWidth + ' > ' + el.clientWidth);
+          document.querySelectorAll('.table-wrap, pre.snippet').forEach(el => {
+            if (el.scrollWidth > el.clientWidth + 1) found.push(el.className + ': ' + el.scrollWidth + 'px');
           });
           return found;
         }"""

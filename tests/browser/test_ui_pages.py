@@ -258,9 +258,9 @@ def test_every_page_passes_axe_at_1280_and_390_pixels_and_none_scrolls_sideways(
     server: LiveServer, new_page: Any, tmp_path: Path
 ) -> None:
     readme = "# Axe demo\n\nSee [the docs](https://example.org/docs).\n\n```console\n$ pip install axe-demo\n```\n"
-    upload_file(server, make_wheel(tmp_path, "axe-demo", "1.0", description=readme,
-                                   description_content_type="text/markdown", requires_dist=["requests"],
-                                   extra_metadata={"Keywords": "axe,a11y", "Classifier": ["Topic :: Utilities"]}))  # fmt: skip
+    extra = {"Keywords": "axe,a11y", "Classifier": ["Topic :: Utilities"]}
+    upload_file(server, make_wheel(tmp_path, "axe-demo", "1.0", description=readme, requires_dist=["requests"],
+                                   description_content_type="text/markdown", extra_metadata=extra))  # fmt: skip
     for width, height in ((1280, 900), (390, 844)):
         page = new_page(width, height)
         for path in ANONYMOUS_PAGES:
