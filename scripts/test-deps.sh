@@ -1,10 +1,10 @@
 #!/usr/bin/env bash
-# Install what the tests drive besides Python packages: Azurite (npm) and Chromium (Debian packages).
+# Install what the tests drive besides Python packages: Azurite and axe-core (npm), Chromium (Debian packages).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 if [ -f tests/emulators/package.json ]; then
-  if [ ! -x tests/emulators/node_modules/.bin/azurite-blob ]; then
+  if [ ! -x tests/emulators/node_modules/.bin/azurite-blob ] || [ ! -f tests/emulators/node_modules/axe-core/axe.min.js ]; then
     (cd tests/emulators && npm ci --no-audit --no-fund --loglevel=error)
   fi
 fi

@@ -25,6 +25,7 @@ from ..core.records import (
 )
 from ..core.upload import build_record
 from ..storage import StoredFile
+from . import search
 from .models import LIVE, PENDING, Counter, File, Project
 from .service import JSON_META, IndexService
 
@@ -198,6 +199,7 @@ class Rebuilder(IndexService):
             return 0
         if changed:
             self.bump(project)
+        search.note(self.session, project)  # the document is rewritten even when the rows were right
         self.session.commit()
         return self.session.scalar(select(func.count(File.id)).where(File.project_id == project.id,
                                                                      File.state == LIVE)) or 0  # fmt: skip

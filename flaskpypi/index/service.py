@@ -24,11 +24,12 @@ from ..core.records import (
     utcnow,
 )
 from ..storage import FileMeta, Storage
-from . import signals
+from . import search, signals
 from .claims import claim_lock
 from .models import DELETED, LIVE, PENDING, Counter, File, Project
 
 log = logging.getLogger(__name__)
+__all__ = ["IndexService", "Policy", "search", "sort_key"]  # search: its session events keep the FTS index in step
 JSON_META = FileMeta(content_type="application/json")
 
 
