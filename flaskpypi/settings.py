@@ -15,6 +15,8 @@ from typing import Any
 
 from pypi_simple import PYPI_SIMPLE_ENDPOINT
 
+from .core.views import Layout, ViewConfigError, build_layout
+
 log = logging.getLogger(__name__)
 ENV_PREFIX = "FLASKPYPI_"
 CONFIG_ENV = "FLASKPYPI_CONFIG"
@@ -164,6 +166,20 @@ class Settings:
     login_limit_user_total: int = _setting(
         100, int, "failed logins allowed per user from all addresses in the window; then 429 for that user"
     )
+    indexes: dict = _setting(
+        {},
+        _as_dict,
+        "[indexes.<name>] tables: type = hosted or upstream (url, username, password, mode, ttl); "
+        "the built-in hosted index is 'default'",
+    )
+    views: dict = _setting(
+        {},
+        _as_dict,
+        "[views.<name>] tables: members (index names or tables with allow, deny, pin, versions, "
+        "prereleases, yanked, min_age, uploaded_before, files) and resolve = first or merge",
+    )
+    default_view: str = _setting("", _as_str, "the view /simple/ serves (empty: the built-in index and fallback)")
+    default_index: str = _setting("", _as_str, "the hosted index the root upload URLs take (empty: 'default')")
     fallback: str = _setting(
         "none", _choice(*FALLBACKS), "what to do for projects the index does not hold: none, redirect, cache, mirror"
     )
@@ -278,6 +294,13 @@ class Settings:
         if self.metrics == "token" and not self.metrics_token:
             raise SettingsError("Setting 'metrics' is 'token' but 'metrics_token' is empty: set one")
 
+    def layout(self) -> Layout:
+        """The indexes and views these settings describe; SettingsError names a malformed one."""
+        try:
+            return build_layout(self.indexes, self.views, self.default_view, self.default_index)
+        except ViewConfigError as exc:
+            raise SettingsError(f"Malformed indexes or views: {exc}") from None
+
     @classmethod
     def names(cls) -> list[str]:
         """Every setting's name."""
@@ -360,6 +383,7 @@ def load_settings(
         values[name.lower()] = _parse(name.lower(), value, "test config")
     settings = Settings(**values)
     _fill_instance_defaults(settings, Path(instance_path))
+    settings.layout()  # indexes and views are checked together, at start
     return settings, path
 
 
