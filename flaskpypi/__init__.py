@@ -95,16 +95,17 @@ def _configure_flask(app: Flask, settings: Settings) -> None:
 
 
 def _register_web(app: Flask) -> None:
-    from .web import api, fallback, files, guard, health, simple, ui
+    from .web import api, fallback, files, guard, health, indexes, simple, ui
     from .web.access import init_access
     from .web.errors import register_error_handlers
     from .web.metrics import init_metrics
     from .web.security import init_security
 
     guard.install(app)
-    for module in (health, simple, files, api, ui, fallback):
+    for module in (health, simple, files, api, ui, fallback, indexes):
         app.register_blueprint(module.bp)
     csrf.exempt(fallback.bp)
+    csrf.exempt(indexes.bp)
     csrf.exempt(api.bp)
     csrf.exempt(simple.bp)
     csrf.exempt(files.bp)

@@ -1,0 +1,140 @@
+"""Views served at /<name>/simple/: each member's listing of a project gathered (the built-in hosted index
+from the database, upstream indexes from their page caches), the asker's permissions applied, then the
+view's rules and resolution (core.views.resolve). No Flask: a Session and the asker in, pages out."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy.orm import Session
+
+from ..auth import READ, Principal
+from ..auth.policy import AccessPolicy
+from ..core import simple as pages
+from ..core.errors import NotFound, Unauthorized
+from ..core.names import canonical
+from ..core.views import DEFAULT_INDEX, HOSTED, Candidate, Layout, MemberRules, ViewConfig, resolve
+from ..index.models import File
+from ..index.service import IndexService, Policy, sort_key
+from ..storage import Storage
+from ..upstream import Upstream
+from ..upstream.pages import UpstreamFile
+
+HostedLink = Callable[[str, str], str]  # (project, filename) -> URL of a hosted file
+
+
+class ViewService:
+    """One asker's view of the indexes and views of the layout, in one SQL session."""
+
+    def __init__(self, session: Session, storage: Storage, policy: Policy, layout: Layout,
+                 upstreams: Mapping[str, Upstream], access: AccessPolicy, who: Principal | None) -> None:  # fmt: skip
+        self.index = IndexService(session, storage, policy)
+        self.layout = layout
+        self.upstreams = upstreams
+        self.access = access
+        self.who = who
+
+    def view(self, name: str) -> ViewConfig:
+        """The view of that name; an index answers as a view of itself alone, without rules. NotFound else."""
+        if name in self.layout.views:
+            return self.layout.views[name]
+        if name in self.layout.indexes:
+            return ViewConfig(name, (MemberRules(name),))
+        raise NotFound(f"No index or view named {name!r}.")
+
+    def _require_read(self) -> None:
+        if self.who is None and not self.access.can(None, READ):
+            raise Unauthorized("Authentication required.")
+
+    def project_names(self, view: ViewConfig) -> list[tuple[str, str]]:
+        """(normalised, display) names the asker may read that a hosted member holds (upstream indexes
+        cannot be listed), after each member's name rules."""
+        self._require_read()
+        hosted = [m for m in view.members if self.layout.indexes[m.index].type == HOSTED]
+        if not hosted:
+            return []
+        visible = self.access.visible(self.who, self.index.project_names())
+        return [p for p in visible if any(m.admits(p[0]) for m in hosted)]
+
+    def project(
+        self, view: ViewConfig, name: str, link: HostedLink, now: datetime | None = None
+    ) -> pages.SimpleProject:
+        """A project's page in a view: the files the resolution chose, hosted ones linked by `link`,
+        upstream ones to the upstream itself. Raises NotFound (no member holds it, or the asker may not
+        read it: the same answer), Unauthorized (anonymous askers of a private index) or UpstreamError."""
+        self._require_read()
+        name = canonical(name)
+        if not self.access.can(self.who, READ, name):
+            if self.who is None:
+                raise Unauthorized("Authentication required.")
+            raise NotFound(f"No project named {name!r} in {view.name!r}.")
+        offers = {m.index: self._offer(m.index, name) for m in view.members}
+        chosen = resolve(view, name, offers, now or datetime.now(UTC))
+        if chosen is None:
+            raise NotFound(f"No project named {name!r} in {view.name!r}.")
+        files = [_simple_file(c.file.item, link) for c in chosen]
+        files.sort(key=lambda f: (sort_key(_version(chosen, f.filename)), f.filename))
+        versions = sorted({c.file.version for c in chosen}, key=sort_key)
+        display = next((c.file.item.project.display_name for c in chosen if isinstance(c.file.item, File)), name)
+        return pages.SimpleProject(name, files, versions, display_name=display)
+
+    def _offer(self, index: str, name: str) -> list[Candidate[Any]] | None:
+        """The index's files of a project (None: it does not hold it)."""
+        if self.layout.indexes[index].type == HOSTED:
+            project = self.index.project(name) if index == DEFAULT_INDEX else None
+            if project is None:
+                return None
+            if project.status == "quarantined":
+                return []
+            return [Candidate(f.filename, f.version, _aware(f.upload_time), f.yanked, f)
+                    for f in self.index.live_files(project)]  # fmt: skip
+        page = self.upstreams[index].page(name)
+        if page is None:
+            return None
+        if page.status == "quarantined":
+            return []
+        return [Candidate(f.filename, f.version, _uploaded(f), f.yanked, f) for f in page.files]
+
+
+def _aware(when: datetime | None) -> datetime | None:
+    return when.replace(tzinfo=UTC) if when is not None and when.tzinfo is None else when
+
+
+def _uploaded(f: UpstreamFile) -> datetime | None:
+    """The upstream's upload time, else when this index first saw the file."""
+    if f.upload_time is not None:
+        return _aware(f.upload_time)
+    return datetime.fromtimestamp(f.first_seen, UTC) if f.first_seen else None
+
+
+def _version(chosen: list[Any], filename: str) -> str:
+    return next(c.file.version for c in chosen if c.file.filename == filename)
+
+
+def _simple_file(item: File | UpstreamFile, link: HostedLink) -> pages.SimpleFile:
+    if isinstance(item, File):
+        return pages.SimpleFile(
+            filename=item.filename,
+            url=link(item.project.name, item.filename),
+            sha256=item.sha256,
+            size=item.size,
+            upload_time=item.upload_time,
+            requires_python=item.requires_python,
+            yanked=item.yanked,
+            yanked_reason=item.yanked_reason,
+            core_metadata_sha256=item.core_metadata_sha256,
+        )
+    return pages.SimpleFile(
+        filename=item.filename,
+        url=item.url,
+        sha256=item.sha256,
+        size=item.size,
+        upload_time=item.upload_time,
+        requires_python=item.requires_python,
+        yanked=item.yanked,
+        yanked_reason=item.yanked_reason,
+        core_metadata_sha256=item.metadata_sha256,
+        provenance_url=item.provenance_url,
+    )

@@ -1,0 +1,63 @@
+"""Blueprint `indexes`: every index and view of the layout at /<name>/simple/ (PEP 503 HTML, PEP 691 JSON).
+
+Parse the request, ask views.ViewService, render; the rules and the resolution live there."""
+
+from __future__ import annotations
+
+import hashlib
+
+from flask import Blueprint, Response, g, redirect, request, url_for
+
+from ..core import simple as pages
+from ..core.names import canonical
+from ..extensions import db
+from ..views import ViewService
+from .context import principal, runtime
+from .files import file_url
+
+bp = Blueprint("indexes", __name__)
+
+
+def service() -> ViewService:
+    """This request's view service (one SQL session per request, this request's asker)."""
+    if "views" not in g:
+        rt = runtime()
+        g.views = ViewService(db.session, rt.storage, rt.policy, rt.layout, rt.upstreams, rt.access, principal())
+    return g.views
+
+
+def _format() -> str:
+    return pages.negotiate(request.headers.get("Accept"), request.args.get("format"))
+
+
+def _answer(body: str, fmt: str) -> Response:
+    response = Response(body, mimetype=fmt if fmt != pages.TEXT_HTML else "text/html")
+    response.set_etag(hashlib.sha256(body.encode()).hexdigest()[:32])
+    response.vary.add("Accept")
+    return response.make_conditional(request)
+
+
+@bp.get("/<name>/simple/")
+def root(name: str) -> Response:
+    """The projects a view's hosted members hold that the asker may read."""
+    svc, fmt = service(), _format()
+    names = svc.project_names(svc.view(name))
+    if fmt == pages.JSON_V1:
+        return _answer(pages.root_json(names), fmt)
+    href = url_for("indexes.project", name=name, project="NAME").replace("NAME", "{name}")
+    return _answer(pages.root_html(names, href), fmt)
+
+
+@bp.get("/<name>/simple/<project>")
+@bp.get("/<name>/simple/<project>/")
+def project(name: str, project: str) -> Response:
+    """A project's files in a view; other spellings of the name, or no trailing slash, redirect."""
+    normal = canonical(project)
+    if project != normal or not request.path.endswith("/"):
+        target = url_for("indexes.project", name=name, project=normal)
+        if request.query_string:
+            target += "?" + request.query_string.decode("latin-1")
+        return redirect(target, 301)
+    svc, fmt = service(), _format()
+    page = svc.project(svc.view(name), normal, file_url)
+    return _answer(pages.project_json(page) if fmt == pages.JSON_V1 else pages.project_html(page), fmt)
