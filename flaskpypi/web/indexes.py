@@ -40,6 +40,11 @@ def _answer(body: str, fmt: str) -> Response:
 @bp.get("/<name>/simple/")
 def root(name: str) -> Response:
     """The projects a view's hosted members hold that the asker may read."""
+    return root_page(name)
+
+
+def root_page(name: str) -> Response:
+    """The root page of an index or view (also /simple/'s when default_view names one)."""
     svc, fmt = service(), _format()
     names = svc.project_names(svc.view(name))
     if fmt == pages.JSON_V1:
@@ -58,6 +63,11 @@ def project(name: str, project: str) -> Response:
         if request.query_string:
             target += "?" + request.query_string.decode("latin-1")
         return redirect(target, 301)
+    return project_page(name, normal)
+
+
+def project_page(name: str, normal: str) -> Response:
+    """A project's page in an index or view (also /simple/<project>/'s when default_view names one)."""
     svc, fmt = service(), _format()
     page = svc.project(svc.view(name), normal, file_url)
     return _answer(pages.project_json(page) if fmt == pages.JSON_V1 else pages.project_html(page), fmt)

@@ -13,7 +13,7 @@ from ..core.names import canonical
 from ..index.models import Project
 from ..index.service import sort_key
 from ..upstream import Listing
-from . import fallback
+from . import fallback, indexes
 from .context import index, principal, runtime
 from .files import file_url, provenance_url
 from .pages import cached_page, page_cache
@@ -38,6 +38,8 @@ def root_no_slash() -> Response:
 @bp.get("/simple/")
 def root() -> Response:
     """Every project the asker may read (anonymous askers of a private index get a 401 to log in)."""
+    if runtime().layout.default_view:
+        return indexes.root_page(runtime().layout.default_view)
     svc, fmt, access, who = index(), _format(), runtime().access, principal()
     serial = svc.serial()
     if who is None and not access.can(None, READ):
@@ -65,6 +67,8 @@ def project(project: str) -> Response:
         if request.query_string:
             target += "?" + request.query_string.decode("latin-1")
         return redirect(target, 301)
+    if runtime().layout.default_view:
+        return indexes.project_page(runtime().layout.default_view, name)
     plan = fallback.plan_listing(name)
     fmt = _format()
     if plan.listing is not Listing.LOCAL or plan.facts.project is None:

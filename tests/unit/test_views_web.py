@@ -3,6 +3,7 @@ the app: rules, resolution and permissions as every client sees them (HTML and P
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -94,3 +95,28 @@ def test_what_is_not_built_yet_is_refused_at_start(tmp_path: Path, monkeypatch: 
         create_app({**base_settings(tmp_path), "indexes": {"main": {"type": "hosted"}}})
     with pytest.raises(SettingsError, match="mode 'cache' is not built yet"):
         create_app({**base_settings(tmp_path), "indexes": {"up": {"type": "upstream", "url": "http://127.0.0.1:9/"}}})
+
+
+def test_index_and_view_list_commands(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                      json_upstream: LocalUpstream) -> None:  # noqa: F811  # fmt: skip
+    app = _app(tmp_path, monkeypatch, json_upstream, default_view="prod")
+    runner = app.test_cli_runner()
+    indexes = json.loads(runner.invoke(args=["index", "list", "--json"]).output)
+    assert [(i["name"], i["type"], i["default"]) for i in indexes] == [("default", "hosted", True),
+                                                                       ("public", "upstream", False)]  # fmt: skip
+    views = {v["name"]: v for v in json.loads(runner.invoke(args=["view", "list", "--json"]).output)}
+    assert views["prod"]["default"] and views["prod"]["members"] == ["default", "public (deny=acme-* min_age=604800s)"]
+    assert views["merged"]["resolve"] == "merge"
+    table = runner.invoke(args=["view", "list"]).output
+    assert table.splitlines()[0].split() == ["NAME", "RESOLVE", "DEFAULT", "MEMBERS"]
+
+
+def test_default_view_is_what_simple_serves(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                            json_upstream: LocalUpstream) -> None:  # noqa: F811  # fmt: skip
+    json_upstream.upload_times.update({p.name: datetime.now(UTC) for p in json_upstream.dists("demo")})
+    client = _app(tmp_path, monkeypatch, json_upstream, default_view="fresh").test_client()
+    assert _files(client, "/simple/demo/") == _files(client, "/fresh/simple/demo/") != []
+    client = _app(tmp_path / "b", monkeypatch, json_upstream, default_view="prod").test_client()
+    assert _files(client, "/simple/demo/") == []  # the cooldown of prod applies at /simple/
+    client = _app(tmp_path / "c", monkeypatch, json_upstream).test_client()
+    assert client.get("/simple/demo/").status_code == 404  # no default_view: today's server (fallback none)
