@@ -8,6 +8,6 @@ results; the web layer parses requests, calls them and renders.
 from __future__ import annotations
 
 from .fallback import Fallback, FetchedMetadata, FetchedStream, Merged, Plan, Redirect
-from .service import ViewService
+from .service import ViewPage, ViewService
 
-__all__ = ["Fallback", "FetchedMetadata", "FetchedStream", "Merged", "Plan", "Redirect", "ViewService"]
+__all__ = ["Fallback", "FetchedMetadata", "FetchedStream", "Merged", "Plan", "Redirect", "ViewPage", "ViewService"]

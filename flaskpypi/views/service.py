@@ -5,6 +5,7 @@ view's rules and resolution (core.views.resolve). No Flask: a Session and the as
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
@@ -15,14 +16,32 @@ from ..auth.policy import AccessPolicy
 from ..core import simple as pages
 from ..core.errors import NotFound, Unauthorized
 from ..core.names import canonical
-from ..core.views import DEFAULT_INDEX, HOSTED, Candidate, Layout, MemberRules, ViewConfig, resolve
+from ..core.views import DEFAULT_INDEX, FIRST, HOSTED, Candidate, Layout, MemberRules, ViewConfig, eligible, resolve
 from ..index.models import File
 from ..index.service import IndexService, Policy, sort_key
 from ..storage import Storage
 from ..upstream import Upstream
 from ..upstream.pages import UpstreamFile
 
-HostedLink = Callable[[str, str], str]  # (project, filename) -> URL of a hosted file
+HostedLink = Callable[[str, str], str]  # (project, filename) -> URL of a hosted file (or of its provenance)
+
+
+@dataclass(frozen=True)
+class ViewPage:
+    """A project's page in a view; `last_modified` only when every member that holds it is hosted."""
+
+    page: pages.SimpleProject
+    last_modified: datetime | None
+
+
+@dataclass(frozen=True)
+class _Held:
+    """What a member that holds a project says of it beyond its files (PEP 792 status, last change)."""
+
+    files: list[Candidate[Any]]
+    status: str = "active"
+    reason: str = ""
+    changed: datetime | None = None
 
 
 class ViewService:
@@ -58,44 +77,56 @@ class ViewService:
         visible = self.access.visible(self.who, self.index.project_names())
         return [p for p in visible if any(m.admits(p[0]) for m in hosted)]
 
-    def project(
-        self, view: ViewConfig, name: str, link: HostedLink, now: datetime | None = None
-    ) -> pages.SimpleProject:
-        """A project's page in a view: the files the resolution chose, hosted ones linked by `link`,
-        upstream ones to the upstream itself. Raises NotFound (no member holds it, or the asker may not
-        read it: the same answer), Unauthorized (anonymous askers of a private index) or UpstreamError."""
+    def project(self, view: ViewConfig, name: str, link: HostedLink, provenance: HostedLink,
+                now: datetime | None = None) -> ViewPage:  # fmt: skip
+        """A project's page in a view: the files the resolution chose, hosted ones linked by `link` (their
+        PEP 740 provenance by `provenance`), upstream ones to the upstream itself; the PEP 792 status of the
+        first member that holds it (quarantined: no files). Raises NotFound (no member holds it, or the
+        asker may not read it: the same answer), Unauthorized (anonymous askers of a private index) or
+        UpstreamError."""
         self._require_read()
         name = canonical(name)
         if not self.access.can(self.who, READ, name):
             if self.who is None:
                 raise Unauthorized("Authentication required.")
             raise NotFound(f"No project named {name!r} in {view.name!r}.")
-        offers = {m.index: self._offer(m.index, name) for m in view.members}
+        held: dict[str, _Held | None] = {}
+        for member in eligible(view, name):  # in priority order; with "first", no member after the holder is asked
+            held[member.index] = self._held(member.index, name)
+            if held[member.index] is not None and view.resolve == FIRST:
+                break
+        offers = {index: h.files if h is not None else None for index, h in held.items()}
         chosen = resolve(view, name, offers, now or datetime.now(UTC))
         if chosen is None:
             raise NotFound(f"No project named {name!r} in {view.name!r}.")
-        files = [_simple_file(c.file.item, link) for c in chosen]
-        files.sort(key=lambda f: (sort_key(_version(chosen, f.filename)), f.filename))
+        holders = [h for h in held.values() if h is not None]
+        first = holders[0]
+        if first.status == "quarantined":
+            chosen = []
+        files = [_simple_file(c.file.item, link, provenance) for c in chosen]
+        order = {c.file.filename: sort_key(c.file.version) for c in chosen}
+        files.sort(key=lambda f: (order[f.filename], f.filename))
         versions = sorted({c.file.version for c in chosen}, key=sort_key)
         display = next((c.file.item.project.display_name for c in chosen if isinstance(c.file.item, File)), name)
-        return pages.SimpleProject(name, files, versions, display_name=display)
+        page = pages.SimpleProject(name, files, versions, first.status, first.reason, display)
+        changed = [h.changed for h in holders]
+        last_modified = max(changed) if all(c is not None for c in changed) else None  # type: ignore[type-var]
+        return ViewPage(page, last_modified)
 
-    def _offer(self, index: str, name: str) -> list[Candidate[Any]] | None:
-        """The index's files of a project (None: it does not hold it)."""
+    def _held(self, index: str, name: str) -> _Held | None:
+        """The index's files of a project and its status (None: it does not hold it)."""
         if self.layout.indexes[index].type == HOSTED:
             project = self.index.project(name) if index == DEFAULT_INDEX else None
             if project is None:
                 return None
-            if project.status == "quarantined":
-                return []
-            return [Candidate(f.filename, f.version, _aware(f.upload_time), f.yanked, f)
-                    for f in self.index.live_files(project)]  # fmt: skip
+            files = [Candidate(f.filename, f.version, _aware(f.upload_time), f.yanked, f)
+                     for f in self.index.live_files(project)]  # fmt: skip
+            return _Held(files, project.status, project.status_reason or "", project.last_update)
         page = self.upstreams[index].page(name)
         if page is None:
             return None
-        if page.status == "quarantined":
-            return []
-        return [Candidate(f.filename, f.version, _uploaded(f), f.yanked, f) for f in page.files]
+        files = [Candidate(f.filename, f.version, _uploaded(f), f.yanked, f) for f in page.files]
+        return _Held(files, page.status, page.status_reason)
 
 
 def _aware(when: datetime | None) -> datetime | None:
@@ -109,11 +140,7 @@ def _uploaded(f: UpstreamFile) -> datetime | None:
     return datetime.fromtimestamp(f.first_seen, UTC) if f.first_seen else None
 
 
-def _version(chosen: list[Any], filename: str) -> str:
-    return next(c.file.version for c in chosen if c.file.filename == filename)
-
-
-def _simple_file(item: File | UpstreamFile, link: HostedLink) -> pages.SimpleFile:
+def _simple_file(item: File | UpstreamFile, link: HostedLink, provenance: HostedLink) -> pages.SimpleFile:
     if isinstance(item, File):
         return pages.SimpleFile(
             filename=item.filename,
@@ -125,6 +152,7 @@ def _simple_file(item: File | UpstreamFile, link: HostedLink) -> pages.SimpleFil
             yanked=item.yanked,
             yanked_reason=item.yanked_reason,
             core_metadata_sha256=item.core_metadata_sha256,
+            provenance_url=provenance(item.project.name, item.filename) if item.provenance_sha256 else None,
         )
     return pages.SimpleFile(
         filename=item.filename,

@@ -5,6 +5,7 @@ Parse the request, ask views.ViewService, render; the rules and the resolution l
 from __future__ import annotations
 
 import hashlib
+from datetime import datetime
 
 from flask import Blueprint, Response, g, redirect, request, url_for
 
@@ -13,7 +14,8 @@ from ..core.names import canonical
 from ..extensions import db
 from ..views import ViewService
 from .context import principal, runtime
-from .files import file_url
+from .files import file_url, provenance_url
+from .pages import cached_page
 
 bp = Blueprint("indexes", __name__)
 
@@ -30,11 +32,10 @@ def _format() -> str:
     return pages.negotiate(request.headers.get("Accept"), request.args.get("format"))
 
 
-def _answer(body: str, fmt: str) -> Response:
-    response = Response(body, mimetype=fmt if fmt != pages.TEXT_HTML else "text/html")
-    response.set_etag(hashlib.sha256(body.encode()).hexdigest()[:32])
-    response.vary.add("Accept")
-    return response.make_conditional(request)
+def _answer(body: str, fmt: str, last_modified: datetime | None = None) -> Response:
+    """The page with validators (an ETag of its content, Last-Modified when known), or a 304."""
+    etag = hashlib.sha256(body.encode()).hexdigest()[:32]
+    return cached_page(etag, last_modified, fmt if fmt != pages.TEXT_HTML else "text/html", body.encode)
 
 
 @bp.get("/<name>/simple/")
@@ -43,13 +44,13 @@ def root(name: str) -> Response:
     return root_page(name)
 
 
-def root_page(name: str) -> Response:
-    """The root page of an index or view (also /simple/'s when default_view names one)."""
+def root_page(name: str, href: str | None = None) -> Response:
+    """The root page of an index or view (also /simple/'s when default_view names one, with its `href`)."""
     svc, fmt = service(), _format()
     names = svc.project_names(svc.view(name))
     if fmt == pages.JSON_V1:
         return _answer(pages.root_json(names), fmt)
-    href = url_for("indexes.project", name=name, project="NAME").replace("NAME", "{name}")
+    href = href or url_for("indexes.project", name=name, project="NAME").replace("NAME", "{name}")
     return _answer(pages.root_html(names, href), fmt)
 
 
@@ -69,5 +70,6 @@ def project(name: str, project: str) -> Response:
 def project_page(name: str, normal: str) -> Response:
     """A project's page in an index or view (also /simple/<project>/'s when default_view names one)."""
     svc, fmt = service(), _format()
-    page = svc.project(svc.view(name), normal, file_url)
-    return _answer(pages.project_json(page) if fmt == pages.JSON_V1 else pages.project_html(page), fmt)
+    found = svc.project(svc.view(name), normal, file_url, provenance_url)
+    body = pages.project_json(found.page) if fmt == pages.JSON_V1 else pages.project_html(found.page)
+    return _answer(body, fmt, found.last_modified)

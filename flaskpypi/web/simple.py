@@ -39,7 +39,8 @@ def root_no_slash() -> Response:
 def root() -> Response:
     """Every project the asker may read (anonymous askers of a private index get a 401 to log in)."""
     if runtime().layout.default_view:
-        return indexes.root_page(runtime().layout.default_view)
+        href = url_for("simple.project", project="NAME").replace("NAME", "{name}")
+        return indexes.root_page(runtime().layout.default_view, href)
     svc, fmt, access, who = index(), _format(), runtime().access, principal()
     serial = svc.serial()
     if who is None and not access.can(None, READ):
