@@ -4,6 +4,7 @@ view's rules and resolution (core.views.resolve). No Flask: a Session and the as
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -36,12 +37,31 @@ class ViewPage:
 
 @dataclass(frozen=True)
 class _Held:
-    """What a member that holds a project says of it beyond its files (PEP 792 status, last change)."""
+    """What a member holds of a project: its files (loaded when asked), a version of them (serial or page
+    digest), its PEP 792 status, when it last changed (hosted only) and its display name."""
 
-    files: list[Candidate[Any]]
+    files: Callable[[], list[Candidate[Any]]]
+    version: str
     status: str = "active"
     reason: str = ""
     changed: datetime | None = None
+    display: str = ""
+
+
+@dataclass(frozen=True)
+class Gathered:
+    """The members of a view that were asked about a project, and a key for the page's content."""
+
+    view: ViewConfig
+    name: str
+    held: Mapping[str, _Held | None]
+    key: tuple[Any, ...]
+
+    @property
+    def last_modified(self) -> datetime | None:
+        """The latest change of the holders, when all are hosted (an upstream page has no such date)."""
+        changed = [h.changed for h in self.held.values() if h is not None]
+        return max(changed) if changed and all(c is not None for c in changed) else None  # type: ignore[type-var]
 
 
 class ViewService:
@@ -77,13 +97,10 @@ class ViewService:
         visible = self.access.visible(self.who, self.index.project_names())
         return [p for p in visible if any(m.admits(p[0]) for m in hosted)]
 
-    def project(self, view: ViewConfig, name: str, link: HostedLink, provenance: HostedLink,
-                now: datetime | None = None) -> ViewPage:  # fmt: skip
-        """A project's page in a view: the files the resolution chose, hosted ones linked by `link` (their
-        PEP 740 provenance by `provenance`), upstream ones to the upstream itself; the PEP 792 status of the
-        first member that holds it (quarantined: no files). Raises NotFound (no member holds it, or the
-        asker may not read it: the same answer), Unauthorized (anonymous askers of a private index) or
-        UpstreamError."""
+    def gather(self, view: ViewConfig, name: str, now: float | None = None) -> Gathered:
+        """Who holds a project in a view, cheaply (one query per hosted member, the kept page per upstream
+        one), and a key for the page's content. Raises NotFound (no member holds it, or the asker may not
+        read it: the same answer), Unauthorized (anonymous askers of a private index) or UpstreamError."""
         self._require_read()
         name = canonical(name)
         if not self.access.can(self.who, READ, name):
@@ -91,14 +108,26 @@ class ViewService:
                 raise Unauthorized("Authentication required.")
             raise NotFound(f"No project named {name!r} in {view.name!r}.")
         held: dict[str, _Held | None] = {}
-        for member in eligible(view, name):  # in priority order; with "first", no member after the holder is asked
+        members = eligible(view, name)
+        for member in members:  # in priority order; with "first", no member after the holder is asked
             held[member.index] = self._held(member.index, name)
             if held[member.index] is not None and view.resolve == FIRST:
                 break
-        offers = {index: h.files if h is not None else None for index, h in held.items()}
-        chosen = resolve(view, name, offers, now or datetime.now(UTC))
-        if chosen is None:
+        if not any(h is not None for h in held.values()):
             raise NotFound(f"No project named {name!r} in {view.name!r}.")
+        aging = any(m.min_age for m in members)  # what a cooldown hides changes with time: a key per minute
+        bucket = int((time.time() if now is None else now) // 60) if aging else 0
+        key = ("view", view.name, name, bucket, tuple((i, h.version if h else None) for i, h in held.items()))
+        return Gathered(view, name, held, key)
+
+    def page(self, gathered: Gathered, link: HostedLink, provenance: HostedLink,
+             now: datetime | None = None) -> ViewPage:  # fmt: skip
+        """A project's page in a view: the files the resolution chose, hosted ones linked by `link` (their
+        PEP 740 provenance by `provenance`), upstream ones to the upstream itself; the PEP 792 status of the
+        first member that holds it (quarantined: no files)."""
+        name, held = gathered.name, gathered.held
+        offers = {index: h.files() if h is not None else None for index, h in held.items()}
+        chosen = resolve(gathered.view, name, offers, now or datetime.now(UTC)) or []
         holders = [h for h in held.values() if h is not None]
         first = holders[0]
         if first.status == "quarantined":
@@ -107,26 +136,32 @@ class ViewService:
         order = {c.file.filename: sort_key(c.file.version) for c in chosen}
         files.sort(key=lambda f: (order[f.filename], f.filename))
         versions = sorted({c.file.version for c in chosen}, key=sort_key)
-        display = next((c.file.item.project.display_name for c in chosen if isinstance(c.file.item, File)), name)
-        page = pages.SimpleProject(name, files, versions, first.status, first.reason, display)
-        changed = [h.changed for h in holders]
-        last_modified = max(changed) if all(c is not None for c in changed) else None  # type: ignore[type-var]
-        return ViewPage(page, last_modified)
+        page = pages.SimpleProject(name, files, versions, first.status, first.reason, first.display or name)
+        return ViewPage(page, gathered.last_modified)
+
+    def project(self, view: ViewConfig, name: str, link: HostedLink, provenance: HostedLink,
+                now: datetime | None = None) -> ViewPage:  # fmt: skip
+        """gather() then page(): a project's page in a view, uncached."""
+        return self.page(self.gather(view, name, now.timestamp() if now else None), link, provenance, now)
 
     def _held(self, index: str, name: str) -> _Held | None:
-        """The index's files of a project and its status (None: it does not hold it)."""
+        """What an index holds of a project, its files loaded only when asked (None: it does not hold it)."""
         if self.layout.indexes[index].type == HOSTED:
             project = self.index.project(name) if index == DEFAULT_INDEX else None
             if project is None:
                 return None
-            files = [Candidate(f.filename, f.version, _aware(f.upload_time), f.yanked, f)
-                     for f in self.index.live_files(project)]  # fmt: skip
-            return _Held(files, project.status, project.status_reason or "", project.last_update)
+
+            def hosted() -> list[Candidate[Any]]:
+                return [Candidate(f.filename, f.version, _aware(f.upload_time), f.yanked, f)
+                        for f in self.index.live_files(project)]  # fmt: skip
+
+            return _Held(hosted, f"s{project.serial}", project.status, project.status_reason or "",
+                         project.last_update, project.display_name)  # fmt: skip
         page = self.upstreams[index].page(name)
         if page is None:
             return None
         files = [Candidate(f.filename, f.version, _uploaded(f), f.yanked, f) for f in page.files]
-        return _Held(files, page.status, page.status_reason)
+        return _Held(lambda: files, f"d{page.digest}", page.status, page.status_reason)
 
 
 def _aware(when: datetime | None) -> datetime | None:

@@ -15,7 +15,7 @@ from ..extensions import db
 from ..views import ViewService
 from .context import principal, runtime
 from .files import file_url, provenance_url
-from .pages import cached_page
+from .pages import cached_page, page_cache
 
 bp = Blueprint("indexes", __name__)
 
@@ -70,6 +70,13 @@ def project(name: str, project: str) -> Response:
 def project_page(name: str, normal: str) -> Response:
     """A project's page in an index or view (also /simple/<project>/'s when default_view names one)."""
     svc, fmt = service(), _format()
-    found = svc.project(svc.view(name), normal, file_url, provenance_url)
-    body = pages.project_json(found.page) if fmt == pages.JSON_V1 else pages.project_html(found.page)
-    return _answer(body, fmt, found.last_modified)
+    gathered = svc.gather(svc.view(name), normal)
+    key = (*gathered.key, fmt, request.script_root)
+
+    def render() -> str:
+        page = svc.page(gathered, file_url, provenance_url).page
+        return pages.project_json(page) if fmt == pages.JSON_V1 else pages.project_html(page)
+
+    etag = hashlib.sha256(repr(key).encode()).hexdigest()[:32]
+    mimetype = fmt if fmt != pages.TEXT_HTML else "text/html"
+    return cached_page(etag, gathered.last_modified, mimetype, lambda: page_cache().get(key, render))
