@@ -6,7 +6,7 @@ import logging
 from dataclasses import dataclass, field
 
 from packaging.version import InvalidVersion, Version
-from sqlalchemy import func, select, update
+from sqlalchemy import exists, func, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, selectinload
@@ -121,13 +121,20 @@ class IndexService:
 
     def project_names(self) -> list[tuple[str, str]]:
         """(canonical, display) of every project with a live file or an explicit state, by name."""
-        rows = self.session.execute(select(Project.name, Project.display_name).order_by(Project.name))
+        shown = exists().where(File.project_id == Project.id, File.state == LIVE)
+        query = select(Project.name, Project.display_name).where(or_(shown, Project.status != "active"))
+        rows = self.session.execute(query.order_by(Project.name))
         return [tuple(r) for r in rows]  # type: ignore[misc]
 
     def live_files(self, project: Project) -> list[File]:
         """A project's downloadable files, oldest version first."""
         files = self.session.scalars(select(File).where(File.project_id == project.id, File.state == LIVE)).all()
         return sorted(files, key=lambda f: (sort_key(f.version), f.filename))
+
+    def has_live(self, project: Project) -> bool:
+        """Whether the project has a downloadable file (one index probe)."""
+        query = select(File.id).where(File.project_id == project.id, File.state == LIVE).limit(1)
+        return self.session.scalar(query) is not None
 
     def file(self, project_name: str, filename: str) -> File | None:
         """A live file of a project."""
