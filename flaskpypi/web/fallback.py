@@ -43,11 +43,11 @@ LocalPage = Callable[[Project], pages.SimpleProject]
 
 
 def upstream() -> Upstream:
-    """The app's upstream service (built on first use; its state lives in the instance folder)."""
+    """The app's upstream service (built on first use; its state lives in the storage and the database)."""
     rt = runtime()
     if rt.upstream is None:
         config = UpstreamConfig.from_settings(rt.settings, current_app.instance_path)
-        rt.upstream = Upstream(config, rt.storage)
+        rt.upstream = Upstream(config, rt.storage, db.engine)
     return rt.upstream
 
 

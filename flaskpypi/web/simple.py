@@ -70,7 +70,7 @@ def project(project: str) -> Response:
     if plan.listing is not Listing.LOCAL or plan.facts.project is None:
         return fallback.respond(plan, fmt, project_page)
     found = plan.facts.project
-    if found.status == "active" and not plan.facts.live and not _has_live(found):
+    if found.status == "active" and not found.settings and not plan.facts.live and not _has_live(found):
         raise NotFound(f"No project named {name!r}.")  # every file deleted: gone, as in the UI and JSON API
     etag = f"{found.serial}-{fmt.rsplit('.', 1)[-1]}"
     key = ("project", name, found.serial, fmt, request.script_root)
