@@ -12,11 +12,11 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import NamedTuple
 
-from sqlalchemy import ColumnElement, Select, and_, exists, or_, select
+from sqlalchemy import ColumnElement, Select, and_, or_, select
 from sqlalchemy.orm import Session
 
 from ..core.names import canonical
-from .models import LIVE, File, Project
+from .models import LIVE, File, Project, listed
 from .service import sort_key
 
 MAX_QUERY = 100
@@ -100,9 +100,8 @@ class ProjectBrowser:
         self.batch = batch
 
     def _base(self) -> Select:
-        has_files = exists().where(File.project_id == Project.id, File.state == LIVE)
         return select(Project.name, Project.display_name, Project.summary, Project.last_update, Project.id,
-                      Project.status).where(or_(has_files, Project.status != "active"))  # fmt: skip
+                      Project.status).where(listed())  # fmt: skip
 
     def page(self, query: str, after: Cursor | None, size: int, readable: Readable) -> ProjectPage:
         """Up to `size` readable projects matching `query`, after the cursor, newest activity first."""

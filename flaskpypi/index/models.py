@@ -5,13 +5,13 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, BigInteger, ForeignKey, Index, Integer, String, Text
+from sqlalchemy import JSON, BigInteger, ColumnElement, ForeignKey, Index, Integer, String, Text, or_, select
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from ..core.records import FileRecord, utcnow
 from ..sql import Base, UTCDateTime
 
-__all__ = ["Base", "Counter", "File", "Project"]
+__all__ = ["Base", "Counter", "File", "Project", "listed"]
 
 PENDING, LIVE, DELETED = "pending", "live", "deleted"
 
@@ -121,3 +121,20 @@ class File(Base):
             setattr(self, attr, getattr(record, attr))
         self.meta = dict(record.metadata)
         self.state = DELETED if record.deleted else LIVE
+
+
+def listed() -> ColumnElement[bool]:
+    """Projects the index lists (/simple/, the UI): those with a live file, or with a status an admin set.
+
+    The file probe is a LIMIT 1 subquery, which PostgreSQL runs per project row through
+    ix_files_project_state: a page of 50 costs 50 probes. (An EXISTS there becomes a hashed subplan that
+    reads every file row first, whatever the page shows.)
+    """
+    live = (
+        select(File.id)
+        .where(File.project_id == Project.id, File.state == LIVE)
+        .limit(1)
+        .correlate(Project)
+        .scalar_subquery()
+    )
+    return or_(live.is_not(None), Project.status != "active")

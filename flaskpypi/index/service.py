@@ -6,7 +6,7 @@ import logging
 from dataclasses import dataclass, field
 
 from packaging.version import InvalidVersion, Version
-from sqlalchemy import exists, func, or_, select, update
+from sqlalchemy import Select, func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, selectinload
@@ -27,7 +27,7 @@ from ..core.records import (
 from ..storage import FileMeta, Storage
 from . import signals
 from .claims import claim_lock
-from .models import DELETED, LIVE, PENDING, Counter, File, Project
+from .models import DELETED, LIVE, PENDING, Counter, File, Project, listed
 
 log = logging.getLogger(__name__)
 JSON_META = FileMeta(content_type="application/json")
@@ -119,11 +119,14 @@ class IndexService:
             raise NotFound(f"No project named {name!r}.")
         return project
 
+    @staticmethod
+    def project_names_query() -> Select:
+        """The query behind project_names (EXPLAINed by the tests)."""
+        return select(Project.name, Project.display_name).where(listed()).order_by(Project.name)
+
     def project_names(self) -> list[tuple[str, str]]:
         """(canonical, display) of every project with a live file or an explicit state, by name."""
-        shown = exists().where(File.project_id == Project.id, File.state == LIVE)
-        query = select(Project.name, Project.display_name).where(or_(shown, Project.status != "active"))
-        rows = self.session.execute(query.order_by(Project.name))
+        rows = self.session.execute(self.project_names_query())
         return [tuple(r) for r in rows]  # type: ignore[misc]
 
     def live_files(self, project: Project) -> list[File]:
