@@ -99,28 +99,21 @@ class File(Base):
 
     def update_from(self, record: FileRecord) -> None:
         """Copy a sidecar's facts into this row."""
-        for attr in (
-            "name",
-            "version",
-            "packagetype",
-            "python_version",
-            "size",
-            "sha256",
-            "md5",
-            "blake2b_256",
-            "upload_time",
-            "uploader",
-            "requires_python",
-            "summary",
-            "core_metadata_sha256",
-            "provenance_sha256",
-            "yanked",
-            "yanked_reason",
-            "origin",
-        ):
-            setattr(self, attr, getattr(record, attr))
-        self.meta = dict(record.metadata)
-        self.state = DELETED if record.deleted else LIVE
+        for attr, value in record_values(record).items():
+            setattr(self, attr, value)
+
+
+RECORD_FIELDS = ("name", "version", "packagetype", "python_version", "size", "sha256", "md5", "blake2b_256",
+                 "upload_time", "uploader", "requires_python", "summary", "core_metadata_sha256",
+                 "provenance_sha256", "yanked", "yanked_reason", "origin")  # fmt: skip
+
+
+def record_values(record: FileRecord) -> dict[str, Any]:
+    """A sidecar's facts as File attributes (`meta` for the metadata column), for rows and bulk inserts."""
+    values = {attr: getattr(record, attr) for attr in RECORD_FIELDS}
+    values["meta"] = dict(record.metadata)
+    values["state"] = DELETED if record.deleted else LIVE
+    return values
 
 
 def listed() -> ColumnElement[bool]:

@@ -9,8 +9,9 @@ import time
 from collections.abc import Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
+from datetime import datetime
 
-from sqlalchemy import func, select, text, update
+from sqlalchemy import func, insert, select, text, update
 from sqlalchemy.exc import IntegrityError, OperationalError
 
 from ..core.dists import parse_filename, read_core_metadata
@@ -28,7 +29,7 @@ from ..core.records import (
 from ..core.upload import build_record
 from ..sql import allow_long_statements
 from ..storage import StoredFile
-from .models import LIVE, PENDING, Counter, File, Project
+from .models import LIVE, PENDING, Counter, File, Project, record_values
 from .service import JSON_META, IndexService
 
 log = logging.getLogger(__name__)
@@ -268,6 +269,7 @@ class Rebuilder(IndexService):
             query = select(File.filename, File.project_id).where(File.filename.in_(wanted[i : i + BATCH]))
             owners.update((filename, pid) for filename, pid in self.session.execute(query))
         changed: list[Project] = []
+        fresh: list[tuple[str, dict[str, FileRecord], ProjectState | None]] = []
         live_counts: list[int] = []
         for name in names:
             records, state, gone = outcome[name]
@@ -279,13 +281,12 @@ class Rebuilder(IndexService):
                 later.append(name)  # a writer moved it, or a file is filed elsewhere: the careful path
                 continue
             if project is None:
-                if not records and state is None:
-                    continue
-                project = Project(name=name, display_name=name, summary="", settings={})
-                self.session.add(project)
-                rows: dict[str, File] = {}
-            else:
-                rows = files.get(project.id, {})
+                if records:  # a new project: inserted in bulk below
+                    fresh.append((name, records, state))
+                elif state is not None:
+                    fresh.append((name, {}, state))
+                continue
+            rows = files.get(project.id, {})
             dirty = False
             for filename, record in records.items():
                 row = rows.get(filename)
@@ -305,23 +306,44 @@ class Rebuilder(IndexService):
                     dirty = True
             dirty = self._update_project(project, records, state) or dirty
             if not rows and state is None:
-                if project.id is not None:
-                    self.session.delete(project)
-                else:
-                    self.session.expunge(project)
+                self.session.delete(project)
                 continue
             if dirty:
                 changed.append(project)
             live_counts.append(sum(1 for r in rows.values() if r.state == LIVE))
-        if changed:
-            top = self.advance(len(changed))  # one counter write; serials numbered here
+        if changed or fresh:
+            top = self.advance(len(changed) + len(fresh))  # one counter write; serials numbered here
             now = utcnow()
-            for serial, project in enumerate(changed, start=top - len(changed) + 1):
-                project.serial, project.last_update = serial, now
+            serials = iter(range(top - len(changed) - len(fresh) + 1, top + 1))
+            for project in changed:
+                project.serial, project.last_update = next(serials), now
+            self.session.flush()
+            live_counts.extend(self._insert_new(fresh, serials, now))
         self.session.commit()
         for live in live_counts:
             self._count(totals, live)
         return later
+
+    def _insert_new(self, fresh: list[tuple[str, dict[str, FileRecord], ProjectState | None]],
+                    serials: Iterator[int], now: datetime) -> list[int]:  # fmt: skip
+        """Bulk-insert projects new to the index and their files (two statements); their live counts."""
+        if not fresh:
+            return []
+        values = []
+        for name, records, state in fresh:
+            project = Project(name=name, display_name=name, summary="", settings={})
+            self._update_project(project, records, state)
+            values.append({"name": name, "display_name": project.display_name, "summary": project.summary,
+                           "status": project.status, "status_reason": project.status_reason,
+                           "settings": project.settings, "created": now, "last_update": now,
+                           "serial": next(serials)})  # fmt: skip
+        stmt = insert(Project).returning(Project.name, Project.id)
+        ids = {name: pid for name, pid in self.session.execute(stmt, values)}
+        rows = [{"project_id": ids[name], "filename": filename, **record_values(record)}
+                for name, records, _state in fresh for filename, record in records.items()]  # fmt: skip
+        if rows:
+            self.session.execute(insert(File), rows)
+        return [sum(1 for r in records.values() if not r.deleted) for _name, records, _state in fresh]
 
     def interrupted(self) -> bool:
         """Whether a rebuild started and never finished (killed): the next start-up finishes the job."""
