@@ -20,6 +20,8 @@ down_revision = "0005_sessions_login_attempts"
 branch_labels = None
 depends_on = None
 log = logging.getLogger("flaskpypi.index.migrate")
+# pg_trgm 1.6 indexes answer equality too, and the planner may pick the name's for `name IN (...)` at a
+# terrible cost (seconds for 500 names): the rebuild's batch lookups turn bitmap scans off (rebuild.py).
 COLUMNS = ("name", "display_name", "summary")
 
 
