@@ -71,10 +71,11 @@ def build_runtime(settings: Settings, instance_path: str | Path, *, session: Cal
     access = AccessPolicy(backend, settings.default_read, settings.default_write, settings.cache_update)
     policy = Policy(settings.allow_overwrite, settings.allow_delete, settings.max_upload_size,
                     ArchiveLimits.from_settings(settings), settings.upload_wait)  # fmt: skip
-    upstream = Upstream(UpstreamConfig.from_settings(settings, instance_path), storage)
+    shared = settings.database_url.startswith("postgresql")  # fetch locks in the database: one fetch across hosts
+    upstream = Upstream(UpstreamConfig.from_settings(settings, instance_path), storage, engine, shared)
     layout = settings.layout()
     check_layout(layout)
-    upstreams = {i.name: Upstream(_index_config(settings, i, instance_path), storage)
+    upstreams = {i.name: Upstream(_index_config(settings, i, instance_path), storage, engine, shared)
                  for i in layout.indexes.values() if i.type != HOSTED}  # fmt: skip
     authenticator = None
     if session is not None and engine is not None:

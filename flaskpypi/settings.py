@@ -127,7 +127,10 @@ class Settings:
         "", _as_str, "SQLAlchemy URL of the metadata database. Default: SQLite in the instance folder"
     )
     secret_key: str = _setting(
-        "", _as_str, "signs sessions and CSRF tokens. Default: generated once into <instance>/secret_key"
+        "",
+        _as_str,
+        "signs sessions and CSRF tokens; every host must share it. Required with any database but SQLite "
+        "(several hosts); with SQLite, generated once into <instance>/secret_key",
     )
     admin_user: str = _setting("", _as_str, "name of the admin user defined in the config")
     admin_password: str = _setting("", _as_str, "the admin's password in clear (prefer admin_password_hash)")
@@ -394,6 +397,12 @@ def _fill_instance_defaults(settings: Settings, instance: Path) -> None:
     if not settings.database_url:
         settings.database_url = f"sqlite:///{(instance / 'flaskpypi.sqlite').resolve()}"
     if not settings.secret_key:
+        if not settings.database_url.startswith("sqlite"):
+            raise SettingsError(
+                "Setting 'secret_key' is required with a shared database: every host behind a load balancer "
+                "must sign sessions and CSRF tokens with the same key. Set FLASKPYPI_SECRET_KEY (for example "
+                "the output of `python -c 'import secrets; print(secrets.token_urlsafe(48))'`) on every host"
+            )
         settings.secret_key = _instance_secret(instance)
 
 

@@ -16,8 +16,9 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Sequence
+from typing import Any
 
-from sqlalchemy import event, func, select, text
+from sqlalchemy import Select, TextClause, event, func, select, text
 from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session
 
@@ -148,33 +149,42 @@ def _like_escape(text_: str) -> str:
     return text_.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
 
 
-def name_matches(session: Session, query: str, limit: int = MAX_RESULTS) -> list[int]:
-    """Ids of projects named `query` (normalised) first, then of names starting with it, shortest first."""
+def name_query(dialect: str, query: str, limit: int = MAX_RESULTS) -> Select | None:
+    """The statement for `name_matches` on this dialect (None: the query names nothing)."""
     wanted = canonical(query.strip().replace(" ", "-"))
     if not wanted:
-        return []
-    if session.get_bind().dialect.name == "postgresql":  # LIKE 'x%' uses the text_pattern_ops index
+        return None
+    if dialect == "postgresql":  # LIKE 'x%' uses the text_pattern_ops index
         condition = Project.name.like(_like_escape(wanted) + "%", escape="\\")
     else:  # SQLite's LIKE ignores case and so its index: a range over the binary order does the same
         condition = (Project.name >= wanted) & (Project.name < wanted + "\uffff")
-    ranked = select(Project.id).where(condition).order_by(func.length(Project.name), Project.name).limit(limit)
-    return list(session.scalars(ranked))
+    return select(Project.id).where(condition).order_by(func.length(Project.name), Project.name).limit(limit)
+
+
+def name_matches(session: Session, query: str, limit: int = MAX_RESULTS) -> list[int]:
+    """Ids of projects named `query` (normalised) first, then of names starting with it, shortest first."""
+    stmt = name_query(session.get_bind().dialect.name, query, limit)
+    return [] if stmt is None else list(session.scalars(stmt))
+
+
+def text_query(dialect: str, query: str, limit: int = MAX_RESULTS) -> tuple[TextClause, dict[str, Any]] | None:
+    """The statement and parameters for `text_matches` on this dialect (None: no words to look for)."""
+    terms = words(query)
+    if not terms:
+        return None
+    if dialect == "postgresql":
+        sql = text("SELECT project_id FROM project_search, to_tsquery('simple', :q) AS q WHERE document @@ q "
+                   "ORDER BY ts_rank(document, q) DESC, project_id LIMIT :n")  # fmt: skip
+        return sql, {"q": " & ".join(f"{t}:*" for t in terms), "n": limit}
+    sql = text("SELECT rowid FROM project_fts WHERE project_fts MATCH :q "
+               "ORDER BY bm25(project_fts, 10.0, 4.0, 4.0, 1.0), rowid LIMIT :n")  # fmt: skip
+    return sql, {"q": " ".join(f'"{t}"*' for t in terms), "n": limit}
 
 
 def text_matches(session: Session, query: str, limit: int = MAX_RESULTS) -> list[int]:
     """Ids of projects whose document holds every word of `query` (as a prefix), best ranked first."""
-    terms = words(query)
-    if not terms:
-        return []
-    if session.get_bind().dialect.name == "postgresql":
-        sql = text("SELECT project_id FROM project_search, to_tsquery('simple', :q) AS q WHERE document @@ q "
-                   "ORDER BY ts_rank(document, q) DESC, project_id LIMIT :n")  # fmt: skip
-        q = " & ".join(f"{t}:*" for t in terms)
-    else:
-        sql = text("SELECT rowid FROM project_fts WHERE project_fts MATCH :q "
-                   "ORDER BY bm25(project_fts, 10.0, 4.0, 4.0, 1.0), rowid LIMIT :n")  # fmt: skip
-        q = " ".join(f'"{t}"*' for t in terms)
-    return list(session.scalars(sql, {"q": q, "n": limit}))
+    found = text_query(session.get_bind().dialect.name, query, limit)
+    return [] if found is None else list(session.scalars(found[0], found[1]))
 
 
 def ranked(session: Session, query: str, limit: int = MAX_RESULTS) -> list[int]:

@@ -8,7 +8,7 @@ from flask import Blueprint, Response, redirect, request, url_for
 
 from ..auth import READ
 from ..core import simple as pages
-from ..core.errors import Unauthorized
+from ..core.errors import NotFound, Unauthorized
 from ..core.names import canonical
 from ..index.models import Project
 from ..index.service import sort_key
@@ -75,11 +75,19 @@ def project(project: str) -> Response:
     if plan.listing is not Listing.LOCAL or plan.facts.project is None:
         return fallback.respond(plan, fmt, project_page)
     found = plan.facts.project
+    if found.status == "active" and not found.settings and not plan.facts.live and not _has_live(found):
+        raise NotFound(f"No project named {name!r}.")  # every file deleted: gone, as in the UI and JSON API
     etag = f"{found.serial}-{fmt.rsplit('.', 1)[-1]}"
     key = ("project", name, found.serial, fmt, request.script_root)
     return cached_page(
         etag, found.last_update, _mimetype(fmt), lambda: page_cache().get(key, lambda: _render(found, fmt))
     )
+
+
+def _has_live(found: Project) -> bool:
+    """Whether the project has a live file (asked once per project serial)."""
+    key = ("has-live", found.name, found.serial)
+    return page_cache().remember(key, lambda: index().has_live(found))
 
 
 def _digest(projects: list[tuple[str, str]]) -> str:
