@@ -135,6 +135,11 @@ class IndexService:
         files = self.session.scalars(select(File).where(File.project_id == project.id, File.state == LIVE)).all()
         return sorted(files, key=lambda f: (sort_key(f.version), f.filename))
 
+    def holds(self, project: Project) -> bool:
+        """Whether the index lists the project: a live file, or a status or settings an admin gave it (a
+        project whose files were all deleted is gone, as `models.listed()` says for listings)."""
+        return project.status != "active" or bool(project.settings) or self.has_live(project)
+
     def has_live(self, project: Project) -> bool:
         """Whether the project has a downloadable file (one index probe)."""
         query = select(File.id).where(File.project_id == project.id, File.state == LIVE).limit(1)

@@ -148,7 +148,7 @@ class ViewService:
         """What an index holds of a project, its files loaded only when asked (None: it does not hold it)."""
         if self.layout.indexes[index].type == HOSTED:
             project = self.index.project(name) if index == DEFAULT_INDEX else None
-            if project is None:
+            if project is None or not self.index.holds(project):
                 return None
 
             def hosted() -> list[Candidate[Any]]:

@@ -75,7 +75,7 @@ def project(project: str) -> Response:
     if plan.listing is not Listing.LOCAL or plan.facts.project is None:
         return fallback.respond(plan, fmt, project_page)
     found = plan.facts.project
-    if found.status == "active" and not found.settings and not plan.facts.live and not _has_live(found):
+    if not plan.facts.live and not _holds(found):
         raise NotFound(f"No project named {name!r}.")  # every file deleted: gone, as in the UI and JSON API
     etag = f"{found.serial}-{fmt.rsplit('.', 1)[-1]}"
     key = ("project", name, found.serial, fmt, request.script_root)
@@ -84,10 +84,10 @@ def project(project: str) -> Response:
     )
 
 
-def _has_live(found: Project) -> bool:
-    """Whether the project has a live file (asked once per project serial)."""
-    key = ("has-live", found.name, found.serial)
-    return page_cache().remember(key, lambda: index().has_live(found))
+def _holds(found: Project) -> bool:
+    """Whether the index lists the project (asked once per project serial)."""
+    key = ("holds", found.name, found.serial)
+    return page_cache().remember(key, lambda: index().holds(found))
 
 
 def _digest(projects: list[tuple[str, str]]) -> str:

@@ -65,12 +65,11 @@ class About:
 
 
 def people(names: object, emails: object) -> list[Person]:
-    """Author/Author-email (or Maintainer) as people: the e-mail header's display names, else the name field."""
+    """Author/Author-email (or Maintainer) as people. The name field is shown as the file has it (linked to the
+    first address); without one, each address's display name (or the address itself) is shown."""
     found = [Person(n.strip(), e.strip()) for n, e in getaddresses([str(emails)]) if e.strip()] if emails else []
-    if not found and names:
-        return [Person(str(names).strip(), "")]
-    if names and not any(p.name for p in found):
-        return [Person(str(names).strip(), found[0].email), *found[1:]]
+    if names and str(names).strip():
+        return [Person(str(names), found[0].email if found else ""), *found[1:]]
     return found
 
 
