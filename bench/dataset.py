@@ -13,11 +13,13 @@ from dataclasses import dataclass
 from pathlib import Path
 
 BIG_PROJECT = "bigproject"
+BIG_FILE_PROJECT = "bigfile"  # one wheel of BIG_FILE_BYTES, for the throughput row
+BIG_FILE_BYTES = 20 * 1024 * 1024
 SMALL_PREFIX = "bench-pkg"
 ZIP_DATE = (2024, 1, 1, 0, 0, 0)
 BIG_TAGS = ("py3-none-any", "cp311-cp311-manylinux_2_17_x86_64")
 REQUIRES_PYTHON = ">=3.8"
-FORMAT = 1  # bump when the generated files change, so that cached data sets are made again
+FORMAT = 2  # bump when the generated files change, so that cached data sets are made again
 
 
 @dataclass(frozen=True)
@@ -27,6 +29,7 @@ class DataSet:
     projects: int
     big_files: int
     root: Path
+    extras: tuple[Path, ...] = ()  # real wheels (the install set), served beside the generated ones
 
     @property
     def packages(self) -> Path:
@@ -37,15 +40,31 @@ class DataSet:
         """Yield (canonical name, version, path) for every file of the data set."""
         for name, version, tag in all_files(self.projects, self.big_files):
             yield name, version, self.packages / name / wheel_filename(name, version, tag)
+        yield (
+            BIG_FILE_PROJECT,
+            "1.0.0",
+            self.packages / BIG_FILE_PROJECT / wheel_filename(BIG_FILE_PROJECT, "1.0.0", BIG_TAGS[0]),
+        )
+        for wheel in self.extras:
+            name, version = extra_name_version(wheel)
+            yield name, version, self.packages / name / wheel.name
 
     @property
     def file_count(self) -> int:
-        return self.projects + self.big_files
+        return self.projects + self.big_files + 1 + len(self.extras)
 
     @property
     def project_count(self) -> int:
-        """Projects in the index root: the small ones plus the big one."""
-        return self.projects + 1
+        """Projects in the index root: the small ones, the big one, the big file's and the real wheels'."""
+        return self.projects + 2 + len({extra_name_version(w)[0] for w in self.extras})
+
+
+def extra_name_version(wheel: Path) -> tuple[str, str]:
+    """(canonical name, version) of a real wheel."""
+    from packaging.utils import canonicalize_name, parse_wheel_filename
+
+    name, version, _, _ = parse_wheel_filename(wheel.name)
+    return canonicalize_name(name), str(version)
 
 
 def small_projects(count: int) -> Iterator[tuple[str, str, str]]:
@@ -82,13 +101,14 @@ def _record_line(path: str, data: bytes) -> str:
     return f"{path},sha256={digest.decode()},{len(data)}"
 
 
-def build_wheel(name: str, version: str, tag: str) -> tuple[str, bytes]:
-    """Return the filename and bytes of a minimal valid wheel."""
+def build_wheel(name: str, version: str, tag: str, payload: int = 0) -> tuple[str, bytes]:
+    """Return the filename and bytes of a minimal valid wheel (with `payload` bytes of incompressible data)."""
     dist = name.replace("-", "_")
     dist_info = f"{dist}-{version}.dist-info"
     abi = tag.split("-")[1]
     members = {
         f"{dist}/__init__.py": f'__version__ = "{version}"\n'.encode(),
+        **({f"{dist}/payload.bin": _noise(payload)} if payload else {}),
         f"{dist_info}/METADATA": (
             f"Metadata-Version: 2.1\nName: {name}\nVersion: {version}\n"
             f"Summary: {summary(name)}\nRequires-Python: {REQUIRES_PYTHON}\n"
@@ -102,31 +122,42 @@ def build_wheel(name: str, version: str, tag: str) -> tuple[str, bytes]:
     record = [_record_line(path, data) for path, data in members.items()]
     members[record_path] = ("\n".join([*record, f"{record_path},,"]) + "\n").encode()
     buffer = io.BytesIO()
-    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_STORED if payload else zipfile.ZIP_DEFLATED) as archive:
         for path, data in members.items():
             archive.writestr(zipfile.ZipInfo(path, ZIP_DATE), data)
     return wheel_filename(name, version, tag), buffer.getvalue()
 
 
-def _write_files(packages: Path, projects: int, big_files: int) -> None:
-    for name, version, tag in all_files(projects, big_files):
-        filename, data = build_wheel(name, version, tag)
+def _noise(size: int) -> bytes:
+    """Deterministic incompressible bytes (SHA-256 in counter mode)."""
+    return b"".join(hashlib.sha256(i.to_bytes(8, "big")).digest() for i in range(size // 32 + 1))[:size]
+
+
+def _write_files(packages: Path, projects: int, big_files: int, extras: tuple[Path, ...]) -> None:
+    made = ((*build_wheel(n, v, t), n) for n, v, t in all_files(projects, big_files))
+    big = (*build_wheel(BIG_FILE_PROJECT, "1.0.0", BIG_TAGS[0], BIG_FILE_BYTES), BIG_FILE_PROJECT)
+    for filename, data, name in (*made, big):
         folder = packages / name
         folder.mkdir(parents=True, exist_ok=True)
         (folder / filename).write_bytes(data)
+    for wheel in extras:
+        folder = packages / extra_name_version(wheel)[0]
+        folder.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(wheel, folder / wheel.name)
 
 
-def ensure_dataset(cache: Path, projects: int, big_files: int) -> DataSet:
+def ensure_dataset(cache: Path, projects: int, big_files: int, extras: tuple[Path, ...] = ()) -> DataSet:
     """Return the data set for these sizes, generating it unless a complete one is cached."""
-    dataset = DataSet(projects, big_files, cache / f"p{projects}-b{big_files}")
+    dataset = DataSet(projects, big_files, cache / f"p{projects}-b{big_files}-x{len(extras)}", extras)
     marker = dataset.root / "complete.json"
-    description = {"format": FORMAT, "projects": projects, "big_files": big_files}
+    description = {"format": FORMAT, "projects": projects, "big_files": big_files,
+                   "extras": sorted(w.name for w in extras)}  # fmt: skip
     if marker.exists() and json.loads(marker.read_text()) == description:
         return dataset
     staging = dataset.root.with_name(dataset.root.name + ".tmp")
     if staging.exists():
         shutil.rmtree(staging)
-    _write_files(staging / "packages", projects, big_files)
+    _write_files(staging / "packages", projects, big_files, extras)
     (staging / marker.name).write_text(json.dumps(description))
     if dataset.root.exists():
         shutil.rmtree(dataset.root)

@@ -129,7 +129,7 @@ class _ClientRun:
     def __init__(self, target: Target, deadline: float) -> None:
         parts = urlsplit(target.url)
         self.host, self.port, self.path = parts.hostname, parts.port, parts.path
-        self.headers = target.headers
+        self.headers = {"Accept-Encoding": "gzip, deflate", **target.headers}  # as pip and uv send
         self.deadline = deadline
         self.latencies: list[float] = []
         self.errors = 0

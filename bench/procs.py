@@ -109,14 +109,15 @@ def log_tail(log: Path, lines: int = 15) -> str:
     return "\n".join(log.read_text(errors="replace").splitlines()[-lines:])
 
 
-def ensure_venv(path: Path, requirements: list[str], log: Path) -> None:
-    """Create a virtualenv with `requirements` unless one with exactly those exists."""
+def ensure_venv(path: Path, requirements: list[str], log: Path, python: str | None = None) -> None:
+    """Create a virtualenv (of `python`, else this interpreter) with `requirements` unless one with exactly
+    those exists."""
     marker = path / "bench-requirements.txt"
     wanted = "\n".join(requirements) + "\n"
     if marker.exists() and marker.read_text() == wanted:
         return
     print(f"  creating {path} with {' '.join(requirements)} ...", flush=True)
-    run([sys.executable, "-m", "venv", "--clear", str(path)], log=log)
+    run([python or sys.executable, "-m", "venv", "--clear", str(path)], log=log)
     run([str(path / "bin" / "python"), "-m", "pip", "install", "-q", *requirements], log=log)
     marker.write_text(wanted)
 

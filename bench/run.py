@@ -1,33 +1,40 @@
-"""Benchmark flaskpypi side by side with pypiserver and devpi-server on one generated data set.
+"""Benchmark flaskpypi side by side with pypiserver, devpi-server and pypicloud on one generated data set.
 
+All servers run at once and are measured in interleaved rounds (each round visits every endpoint of every
+server, in a rotated order), so that the machine's other work weighs on all of them alike. Then pip and uv
+install the same 30 packages from each, interleaved too; then the memory of each server is read.
 Run `python bench/run.py --help`; see bench/README.md for what is measured and the caveats.
 """
 
 from __future__ import annotations
 
 import argparse
-import math
 import os
 import platform
 import shutil
 import signal
 import sys
 import time
+from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
 
+from cached_install import DATA as INSTALL_DATA
+from cached_install import download
 from dataset import BIG_PROJECT, DataSet, ensure_dataset
+from installs import client_env, install
 from loadgen import LoadGenerator, Measurement, pick
+from packaging.utils import parse_wheel_filename
 from procs import BenchError, answers_ok
-from report import ServerRun, document
+from report import CLIENTS, ServerRun, document
 from servers import SERVERS, Paths, Server
-from targets import Target, discover
+from targets import ENDPOINTS, Target, discover
 
 BENCH = Path(__file__).resolve().parent
 PATHS = Paths(repo=BENCH.parent, data=BENCH / ".data", venvs=BENCH / ".venvs")
 
-FULL = {"projects": 5000, "big_files": 2000, "requests": 2000, "max_seconds": 20, "warmup": 2}
-QUICK = {"projects": 200, "big_files": 100, "requests": 200, "max_seconds": 1, "warmup": 1}
+FULL = {"projects": 5000, "big_files": 2000, "seconds": 4, "warmup": 1, "rounds": 3, "installs": 20}
+QUICK = {"projects": 200, "big_files": 100, "seconds": 1, "warmup": 1, "rounds": 1, "installs": 2}
 
 
 @dataclass(frozen=True)
@@ -36,8 +43,7 @@ class Load:
 
     generator: LoadGenerator
     concurrency: int
-    requests: int
-    max_seconds: int
+    seconds: int
     warmup: int
 
 
@@ -45,13 +51,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--projects", type=int, help=f"one-file projects (default {FULL['projects']})")
     parser.add_argument("--big-files", type=int, help=f"files of {BIG_PROJECT} (default {FULL['big_files']})")
-    parser.add_argument(
-        "--requests", type=int, help=f"aim for about N requests per measured run (default {FULL['requests']})"
-    )
-    parser.add_argument(
-        "--max-seconds", type=int, help=f"upper bound of one measured run (default {FULL['max_seconds']})"
-    )
-    parser.add_argument("--warmup", type=int, help=f"seconds of warm-up per endpoint (default {FULL['warmup']})")
+    parser.add_argument("--seconds", type=int, help=f"length of one measured run (default {FULL['seconds']})")
+    parser.add_argument("--warmup", type=int, help=f"seconds of warm-up before each run (default {FULL['warmup']})")
+    parser.add_argument("--rounds", type=int, help=f"interleaved rounds over all endpoints (default {FULL['rounds']})")
+    parser.add_argument("--installs", type=int, help=f"pip and uv installs per server (default {FULL['installs']})")
+    parser.add_argument("--install-budget", type=float, default=240,
+                        help="seconds of installs per server, after which it gets no more (default 240)")  # fmt: skip
     parser.add_argument("--concurrency", type=int, default=4, help="connections kept busy (default 4)")
     parser.add_argument("--only", default=",".join(SERVERS), help="comma-separated servers (default: all)")
     parser.add_argument("--loadgen", choices=("auto", "wrk", "python"), default="auto")
@@ -67,75 +72,123 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     return args
 
 
-def run_seconds(warm: Measurement, load: Load) -> int:
-    """Length of the measured run: long enough for about `load.requests` requests, within bounds."""
-    if warm.rps <= 0:
-        return load.max_seconds
-    return max(1, min(load.max_seconds, math.ceil(load.requests / warm.rps)))
-
-
 def measure(target: Target, load: Load, health_url: str) -> Measurement:
-    """Warm up, then measure for a time sized from the warm-up's rate; let the server drain after each."""
-    warm = load.generator.measure(target, load.warmup, load.concurrency)
+    """Warm up, then measure; let the server drain after each."""
+    load.generator.measure(target, load.warmup, load.concurrency)
     drain(health_url)
-    figures = load.generator.measure(target, run_seconds(warm, load), load.concurrency)
+    figures = load.generator.measure(target, load.seconds, load.concurrency)
     drain(health_url)
     return figures
 
 
 def drain(health_url: str) -> None:
-    """Wait for one health check: queued behind the requests the load generator left unanswered, it
-    returns when they are done, so that slow leftovers do not weigh on the next run."""
+    """Wait for one answer: queued behind the requests the load generator left unanswered, it returns when
+    they are done, so that slow leftovers do not weigh on the next run."""
     if not answers_ok(health_url, timeout=600):
         raise BenchError(f"{health_url} did not answer after a run")
 
 
-def bench_server(server: Server, dataset: DataSet, load: Load) -> ServerRun:
-    """Prepare, start, verify and load one server; a failure is recorded, not raised."""
-    result = ServerRun(server.name)
-    print(f"{server.name}:", flush=True)
-    try:
-        server.prepare()
-        result.version, result.served_by = server.version(), server.served_by()
-        with server.running() as base_url:
-            result.setup = f"{server.setup_note}; healthy {server.ready_seconds:.1f} s after start"
-            health_url = base_url + server.health_path
-            for endpoint, target in discover(base_url + server.simple_path, dataset).items():
-                result.cells[endpoint] = target if isinstance(target, str) else measure(target, load, health_url)
-                print(f"  {endpoint}: {_progress(result.cells[endpoint])}", flush=True)
-    except BenchError as error:
-        result.failed = str(error)
-        print(f"  FAILED: {error}", flush=True)
-    return result
+def rotated(items: list, by: int) -> list:
+    """The list started at another place each round, so no server always goes first or last."""
+    by %= max(1, len(items))
+    return items[by:] + items[:by]
 
 
-def _progress(cell: Measurement | str) -> str:
-    if isinstance(cell, str):
-        return f"n/a ({cell})"
-    return (
-        f"{cell.rps:,.1f} req/s, p50 {cell.p50_ms:.1f} ms, p99 {cell.p99_ms:.1f} ms "
-        f"({cell.requests:,} requests in {cell.seconds:.1f} s, {cell.errors} errors)"
-    )
+class Bench:
+    """The servers, started once and kept running, and what each gave."""
+
+    def __init__(self, servers: list[Server], load: Load) -> None:
+        self.servers = servers
+        self.load = load
+        self.runs = {server.name: ServerRun(server.name) for server in servers}
+        self.urls: dict[str, str] = {}
+        self.targets: dict[str, dict[str, Target | str]] = {}
+
+    def live(self) -> list[Server]:
+        return [server for server in self.servers if not self.runs[server.name].failed]
+
+    def start(self, stack: ExitStack, dataset: DataSet) -> None:
+        """Prepare each server, start it once to fill its index, then start it again (timed) and keep it."""
+        for server in self.servers:
+            result = self.runs[server.name]
+            print(f"{server.name}: preparing", flush=True)
+            try:
+                server.prepare()
+                result.version, result.served_by = server.version(), server.served_by()
+                with server.running():
+                    first = server.ready_seconds
+                base_url = stack.enter_context(server.running())
+                result.start_seconds = server.ready_seconds
+                result.setup = f"{server.setup_note} ({first:.1f} s)"
+                self.urls[server.name] = base_url
+                self.targets[server.name] = discover(base_url + server.simple_path, dataset)
+                print(f"  first answer {server.ready_seconds:.2f} s after a start on the populated index", flush=True)
+            except BenchError as error:
+                result.failed = str(error)
+                print(f"  FAILED: {error}", flush=True)
+
+    def endpoints(self, rounds: int) -> None:
+        for round_ in range(rounds):
+            print(f"round {round_ + 1} of {rounds} (load average {os.getloadavg()[0]:.2f})", flush=True)
+            for endpoint in ENDPOINTS:
+                for server in rotated(self.live(), round_):
+                    self._measure(server, endpoint)
+
+    def _measure(self, server: Server, endpoint: str) -> None:
+        result, target = self.runs[server.name], self.targets[server.name][endpoint]
+        if isinstance(target, str):
+            result.cells[endpoint] = target
+            return
+        try:
+            figures = measure(target, self.load, self.urls[server.name] + server.simple_path)
+        except BenchError as error:
+            result.failed = str(error)
+            return
+        cell = result.cells.setdefault(endpoint, [])
+        assert isinstance(cell, list)
+        cell.append(figures)
+        print(f"  {server.name:<10} {endpoint}: {figures.rps:,.1f} req/s, p50 {figures.p50_ms:.1f} ms", flush=True)
+
+    def installs(self, count: int, pins: list[str], scratch: Path, budget: float) -> None:
+        """`count` installs with each client from each server, interleaved; a server whose installs took more
+        than `budget` seconds in all gets no more (a slow peer would hold the run up for an hour)."""
+        env = client_env(scratch)
+        spent = {server.name: 0.0 for server in self.servers}
+        for n in range(count):
+            for client in CLIENTS:
+                for server in rotated([s for s in self.live() if spent[s.name] < budget], n):
+                    record = self.runs[server.name].installs[client]
+                    try:
+                        took = install(client, PATHS.repo, self.urls[server.name] + server.simple_path, pins, env)
+                    except BenchError as error:
+                        record.failures.append(str(error))
+                        spent[server.name] += budget / 4  # failures (timeouts) count heavily
+                        continue
+                    record.seconds.append(took)
+                    spent[server.name] += took
+            print(f"install {n + 1} of {count}: " + ", ".join(
+                f"{s.name} pip {self.runs[s.name].installs['pip'].last()} uv {self.runs[s.name].installs['uv'].last()}"
+                for s in self.live()), flush=True)  # fmt: skip
+
+    def memory(self) -> None:
+        for server in self.live():
+            self.runs[server.name].memory_mb = server.memory_mb()
 
 
-def context(dataset: DataSet, load: Load, runs: list[ServerRun], load_average: float) -> list[str]:
+def context(dataset: DataSet, load: Load, args: argparse.Namespace, loads: tuple[float, float]) -> list[str]:
     """The lines that say on what, with what and how fairly the figures were taken."""
-    cpu_share = max(
-        (cell.loadgen_cpu for run in runs for cell in run.cells.values() if isinstance(cell, Measurement)),
-        default=0.0,
-    )
     return [
         f"{time.strftime('%Y-%m-%d')}, {_cpu_model()}, {os.cpu_count()} cores, "
         f"Python {platform.python_version()}, {platform.system()} {platform.release()}.",
-        f"Data set: {dataset.projects:,} projects with one wheel each, plus `{BIG_PROJECT}` with "
-        f"{dataset.big_files:,} wheels ({dataset.file_count:,} files).",
-        f"Load: {load.generator.describe(load.concurrency)}; per endpoint a {load.warmup} s warm-up, "
-        f"then a run sized for about {load.requests:,} requests (1 to {load.max_seconds} s). "
-        "Latencies in milliseconds; the ratios are flaskpypi's requests/s divided by the peer's.",
-        "Fairness: the load generator and the server share this machine's cores, so every figure is lower "
-        "than on separate machines; one server runs at a time, and every server gets the same generator, "
-        f"concurrency and run length. The load generator used at most {cpu_share:.0%} of one core. "
-        f"Load average when the run began: {load_average:.2f} (other work on the machine lowers every figure).",
+        f"Data set: {dataset.projects:,} projects with one wheel each, `{BIG_PROJECT}` with {dataset.big_files:,} "
+        f"wheels, one 20 MB wheel and the {len(dataset.extras)} real wheels of the install set "
+        f"({dataset.file_count:,} files, {dataset.project_count:,} projects).",
+        f"Load: {load.generator.describe(load.concurrency)}; {args.rounds} interleaved rounds, each a {load.warmup} s "
+        f"warm-up and a {load.seconds} s run per endpoint and server; the figure is the round with the median rate. "
+        f"Installs: {args.installs} of each client per server, interleaved.",
+        "All servers run at once (idle but the one measured), with 2 workers each where the server has workers. "
+        "The load generator and the servers share this machine's cores, which other work shares too: "
+        f"load average {loads[0]:.2f} when the run began, {loads[1]:.2f} when it ended. Compare ratios.",
     ]
 
 
@@ -157,14 +210,23 @@ def _stop_on_sigterm() -> None:
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     _stop_on_sigterm()
-    load_average = os.getloadavg()[0]
-    load = Load(pick(args.loadgen), args.concurrency, args.requests, args.max_seconds, args.warmup)
+    load = Load(pick(args.loadgen), args.concurrency, args.seconds, args.warmup)
+    wheels = download(INSTALL_DATA / "wheels")
+    pins = [f"{parse_wheel_filename(w.name)[0]}=={parse_wheel_filename(w.name)[1]}" for w in wheels]
     print(f"data set: {args.projects:,} projects + {BIG_PROJECT} with {args.big_files:,} files ...", flush=True)
-    dataset = ensure_dataset(PATHS.data, args.projects, args.big_files)
+    dataset = ensure_dataset(PATHS.data, args.projects, args.big_files, tuple(wheels))
     shutil.rmtree(PATHS.logs, ignore_errors=True)
     PATHS.logs.mkdir(parents=True)
-    runs = [bench_server(SERVERS[name](PATHS, dataset), dataset, load) for name in args.only.split(",")]
-    text = document(context(dataset, load, runs, load_average), runs)
+    bench = Bench([SERVERS[name](PATHS, dataset) for name in args.only.split(",")], load)
+    with ExitStack() as stack:
+        bench.start(stack, dataset)
+        began = os.getloadavg()[0]
+        bench.endpoints(args.rounds)
+        bench.installs(args.installs, pins, PATHS.data / "clients", args.install_budget)
+        bench.memory()
+        ended = os.getloadavg()[0]
+    runs = list(bench.runs.values())
+    text = document(context(dataset, load, args, (began, ended)), runs)
     print("\n" + text)
     args.output.write_text(text)
     print(f"written to {args.output}")

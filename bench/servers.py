@@ -20,7 +20,11 @@ from devpi_dump import write_dump
 from procs import BenchError, dist_version, ensure_venv, free_port, process_group, run, wait_ready
 
 WORKERS = 2
-THREADS = 4  # gthread workers keep connections alive, as pip, uv and devpi's waitress do
+THREADS = 4  # flaskpypi's threads per worker
+# The gunicorn peers run sync workers: gunicorn's own gthread worker hands each new connection to a thread that
+# waits up to 5 s for its first bytes, and uv, which opens connections ahead of use, then stalls or times out
+# (seen with pypiserver here). flaskpypi's worker (flaskpypi/worker.py) is gthread without that wait.
+PEER_WORKER = "sync"
 
 
 @dataclass(frozen=True)
@@ -51,6 +55,7 @@ class Server(ABC):
         self.bin = paths.venvs / self.name / "bin"
         self.setup_note = ""
         self.ready_seconds = 0.0
+        self.pgid = 0
 
     @property
     def log(self) -> Path:
@@ -78,23 +83,30 @@ class Server(ABC):
 
     @contextmanager
     def running(self) -> Iterator[str]:
-        """Start the server on a free port, wait until it is healthy, yield its base URL, stop it."""
+        """Start the server on a free port, wait for the first answer of its simple root, yield its base URL,
+        stop it. `ready_seconds` is the time from the command to that answer."""
         port = free_port()
         started = time.perf_counter()
         with process_group(self.command(port), log=self.log, env=self.environment()) as proc:
             base_url = f"http://127.0.0.1:{port}"
-            wait_ready(base_url + self.health_path, proc, self.log, self.ready_timeout)
+            wait_ready(base_url + self.simple_path, proc, self.log, self.ready_timeout)
             self.ready_seconds = time.perf_counter() - started
+            self.pgid = proc.pid
             yield base_url
+
+    def memory_mb(self) -> float:
+        """Proportional set size (shared pages split among sharers) of every process of the running server, MB."""
+        return group_pss(self.pgid) / 2**20
 
 
 class Peer(Server):
     """A server installed by the benchmark into its own virtualenv under bench/.venvs/."""
 
     requirements: ClassVar[list[str]]
+    python: ClassVar[str | None] = None  # the interpreter of its venv (None: the one running the bench)
 
     def prepare(self) -> None:
-        ensure_venv(self.bin.parent, self.requirements, self.log)
+        ensure_venv(self.bin.parent, self.requirements, self.log, self.python)
         self.fill()
 
     @abstractmethod
@@ -103,9 +115,10 @@ class Peer(Server):
 
 
 def gunicorn_command(bin_dir: Path, app: str, port: int) -> list[str]:
-    """gunicorn with WORKERS gthread workers of THREADS threads on 127.0.0.1, no access log or control socket."""
+    """gunicorn with WORKERS sync workers on 127.0.0.1, no access log or control socket."""
     gunicorn = str(bin_dir / "gunicorn")
-    command = [gunicorn, "-w", str(WORKERS), "-k", "gthread", "--threads", str(THREADS), "-b", f"127.0.0.1:{port}"]
+    command = [gunicorn, "-c", os.devnull,  # not the checkout's gunicorn.conf.py, which is flaskpypi's
+               "-w", str(WORKERS), "-k", PEER_WORKER, "-b", f"127.0.0.1:{port}"]  # fmt: skip
     help_text = subprocess.run([gunicorn, "--help"], capture_output=True, text=True).stdout
     if "--no-control-socket" in help_text:
         command.append("--no-control-socket")
@@ -113,7 +126,9 @@ def gunicorn_command(bin_dir: Path, app: str, port: int) -> list[str]:
 
 
 class FlaskPyPI(Server):
-    """flaskpypi from the project's own virtualenv, under gunicorn."""
+    """flaskpypi from the project's own virtualenv, as `flaskpypi serve` runs it (the production defaults of
+    flaskpypi/serving.py: its gunicorn worker, keep-alive), on a hard-linked copy of the data set (its index
+    writes sidecars beside the files, which the peers must not see)."""
 
     name = "flaskpypi"
     distributions = ("flaskpypi", "gunicorn")
@@ -134,12 +149,16 @@ class FlaskPyPI(Server):
             raise BenchError(f"cannot import flaskpypi from .venv (`.venv/bin/pip install -e .`?): {last}")
         shutil.rmtree(self.instance, ignore_errors=True)
         self.instance.mkdir(parents=True)
-        self.setup_note = "index built from the storage folder by the app itself on start"
+        run(["cp", "-al", str(self.dataset.packages), str(self.instance / "packages")])
+        self.setup_note = "index built from the storage folder by the app itself on its first start"
 
     def environment(self) -> dict[str, str]:
         return {
             **os.environ,
-            "FLASKPYPI_STORAGE_URL": self.dataset.packages.resolve().as_uri(),
+            "FLASKPYPI_BIND": "127.0.0.1:0",  # replaced by command()
+            "FLASKPYPI_WORKERS": str(WORKERS),
+            "FLASKPYPI_THREADS": str(THREADS),
+            "FLASKPYPI_STORAGE_URL": (self.instance / "packages").resolve().as_uri(),
             "FLASKPYPI_DATABASE_URL": f"sqlite:///{(self.instance / 'db.sqlite').resolve()}",
             "FLASKPYPI_INSTANCE_PATH": str(self.instance.resolve()),
             "FLASKPYPI_SECRET_KEY": "bench",
@@ -147,10 +166,10 @@ class FlaskPyPI(Server):
         }
 
     def command(self, port: int) -> list[str]:
-        return gunicorn_command(self.bin, "flaskpypi:create_app()", port)
+        return [str(self.bin / "flaskpypi"), "serve", "--bind", f"127.0.0.1:{port}"]
 
     def served_by(self) -> str:
-        return f"gunicorn, {WORKERS} gthread workers x {THREADS} threads, SQLite index"
+        return f"`flaskpypi serve`: gunicorn, {WORKERS} workers (flaskpypi.worker, gthread) x {THREADS} threads, SQLite"
 
 
 class PyPIServer(Peer):
@@ -169,7 +188,7 @@ class PyPIServer(Peer):
         return gunicorn_command(self.bin, app, port)
 
     def served_by(self) -> str:
-        workers = f"gunicorn, {WORKERS} gthread workers x {THREADS} threads"
+        workers = f"gunicorn, {WORKERS} {PEER_WORKER} workers"
         return f"{workers}, cached-dir backend (watchdog; what `auto` picks when installed)"
 
 
@@ -232,4 +251,99 @@ _QUIET_LOGGING = {
     "root": {"level": "WARNING", "handlers": ["stderr"]},
 }
 
-SERVERS: dict[str, type[Server]] = {cls.name: cls for cls in (FlaskPyPI, PyPIServer, Devpi)}
+
+class PyPICloud(Peer):
+    """pypicloud (Pyramid) on Python 3.10 (it needs one: its last release predates 3.11 support), file storage
+    on the data set's folder, its SQL cache in SQLite, under gunicorn like pypiserver (same workers)."""
+
+    name = "pypicloud"
+    distributions = ("pypicloud", "gunicorn")
+    requirements: ClassVar[list[str]] = ["pypicloud", "sqlalchemy<1.4", "gunicorn", "pastedeploy", "setuptools<70"]
+    ready_timeout = 900  # the first start loads every file of the folder into its cache
+
+    def __init__(self, paths: Paths, dataset: DataSet) -> None:
+        super().__init__(paths, dataset)
+        self.config = paths.data / "run" / "pypicloud" / "server.ini"
+
+    def prepare(self) -> None:
+        self.python = _python310()
+        super().prepare()
+
+    def fill(self) -> None:
+        folder = self.config.parent
+        shutil.rmtree(folder, ignore_errors=True)
+        packages = folder / "packages"  # its file storage's layout: <name>/<version>/<filename>, hard links
+        for name, version, path in self.dataset.files():
+            (packages / name / version).mkdir(parents=True, exist_ok=True)
+            os.link(path, packages / name / version / path.name)
+        self.config.write_text(PYPICLOUD_INI.format(packages=packages.resolve(),
+                                                    db=(folder / "cache.sqlite").resolve()))  # fmt: skip
+        self.setup_note = "its cache (SQLite) filled from its storage folder on its first start"
+
+    def command(self, port: int) -> list[str]:
+        command = gunicorn_command(self.bin, "unused", port)[:-1]
+        return [*command, "--paste", str(self.config)]
+
+    def served_by(self) -> str:
+        return f"gunicorn --paste, {WORKERS} {PEER_WORKER} workers, file storage, SQLite cache"
+
+
+def _python310() -> str:
+    """A Python 3.10 for pypicloud: on PATH, or pyenv's."""
+    for candidate in (
+        shutil.which("python3.10"),
+        *sorted(Path("~/.pyenv/versions").expanduser().glob("3.10*/bin/python3.10")),
+    ):
+        if candidate and subprocess.run([str(candidate), "-c", "pass"], capture_output=True).returncode == 0:
+            return str(candidate)
+    raise BenchError("pypicloud needs Python 3.10 (python3.10 on PATH or in ~/.pyenv/versions), none found")
+
+
+PYPICLOUD_INI = """[app:main]
+use = egg:pypicloud
+pyramid.reload_templates = false
+pypi.default_read = everyone
+pypi.fallback = none
+pypi.storage = file
+storage.dir = {packages}
+pypi.db = sql
+db.url = sqlite:///{db}
+session.encrypt_key = 0000000000000000000000000000000000000000000=
+session.validate_key = bench
+
+[loggers]
+keys = root
+
+[handlers]
+keys = stderr
+
+[formatters]
+keys =
+
+[logger_root]
+level = WARNING
+handlers = stderr
+
+[handler_stderr]
+class = StreamHandler
+args = (sys.stderr,)
+"""
+
+
+def group_pss(pgid: int) -> int:
+    """Bytes of proportional set size of the processes in a process group (Linux /proc)."""
+    total = 0
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+            if int(fields[2]) != pgid:
+                continue
+            for line in (stat.parent / "smaps_rollup").read_text().splitlines():
+                if line.startswith("Pss:"):
+                    total += int(line.split()[1]) * 1024
+        except (OSError, IndexError, ValueError):
+            continue
+    return total
+
+
+SERVERS: dict[str, type[Server]] = {cls.name: cls for cls in (FlaskPyPI, PyPIServer, Devpi, PyPICloud)}

@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from pathlib import PurePosixPath
 from urllib.parse import urljoin, urlsplit
 
-from dataset import BIG_PROJECT, DataSet, big_project, build_wheel
+from dataset import BIG_FILE_BYTES, BIG_FILE_PROJECT, BIG_PROJECT, DataSet, big_project, build_wheel, small_projects
 from procs import BenchError
 
 JSON_TYPE = "application/vnd.pypi.simple.v1+json"
@@ -17,11 +17,15 @@ HREF = re.compile(r"""<a\s[^>]*href=["']([^"']+)["']""", re.IGNORECASE)
 # The same file is downloaded from every server: the first one the data set generates.
 DOWNLOAD_FILE, DOWNLOAD_BYTES = build_wheel(*next(big_project(1)))
 
+SMALL_PROJECT = next(small_projects(1))[0]
 ROOT_HTML = "/simple/ (HTML)"
-PROJECT_HTML = f"/simple/{BIG_PROJECT}/ (HTML)"
-PROJECT_JSON = f"/simple/{BIG_PROJECT}/ (JSON)"
-DOWNLOAD = "file download"
-ENDPOINTS = (ROOT_HTML, PROJECT_HTML, PROJECT_JSON, DOWNLOAD)
+ROOT_JSON = "/simple/ (JSON)"
+SMALL_HTML = "small project page (HTML)"
+PROJECT_HTML = f"/simple/{BIG_PROJECT}/ (HTML, 2,000 files)"
+PROJECT_JSON = f"/simple/{BIG_PROJECT}/ (JSON, 2,000 files)"
+DOWNLOAD = f"download of a {len(DOWNLOAD_BYTES) / 1024:.0f} KB wheel"
+BIG_DOWNLOAD = f"download of a {BIG_FILE_BYTES // 2**20} MB wheel"
+ENDPOINTS = (ROOT_HTML, ROOT_JSON, SMALL_HTML, PROJECT_HTML, PROJECT_JSON, DOWNLOAD, BIG_DOWNLOAD)
 
 
 @dataclass(frozen=True)
@@ -86,6 +90,35 @@ def project_file_urls(simple_url: str, dataset: DataSet) -> tuple[Target, list[s
     return target, files
 
 
+def check_root_json(simple_url: str, dataset: DataSet) -> Target:
+    target = Target(simple_url, {"Accept": JSON_TYPE})
+    response = _get_ok(target, ROOT_JSON)
+    if not response.content_type.startswith(JSON_TYPE):
+        raise NotServed(f"no PEP 691 JSON (answers {response.content_type.split(';')[0]})")
+    _expect(f"{ROOT_JSON} projects", dataset.project_count, len(json.loads(response.body)["projects"]))
+    return target
+
+
+def check_small(simple_url: str) -> Target:
+    target = Target(f"{simple_url}{SMALL_PROJECT}/")
+    body = _get_ok(target, SMALL_HTML).body.decode()
+    _expect(f"{SMALL_HTML} file links", 1, len([h for h in HREF.findall(body) if ".whl" in h]))
+    return target
+
+
+def check_big_download(simple_url: str, dataset: DataSet) -> Target:
+    target = Target(f"{simple_url}{BIG_FILE_PROJECT}/")
+    links = [urljoin(target.url, h).split("#")[0] for h in HREF.findall(_get_ok(target, BIG_DOWNLOAD).body.decode())]
+    wheels = [url for url in links if url.endswith(".whl")]
+    if len(wheels) != 1:
+        raise BenchError(f"{BIG_DOWNLOAD}: {target.url} links {len(wheels)} wheels, expected 1")
+    download = Target(wheels[0])
+    stored = dataset.packages / BIG_FILE_PROJECT / PurePosixPath(urlsplit(download.url).path).name
+    if _get_ok(download, BIG_DOWNLOAD).body != stored.read_bytes():
+        raise BenchError(f"{BIG_DOWNLOAD}: {download.url} does not serve the bytes of {stored}")
+    return download
+
+
 def check_project_json(project_url: str, dataset: DataSet) -> Target:
     target = Target(project_url, {"Accept": JSON_TYPE})
     response = _get_ok(target, PROJECT_JSON)
@@ -110,11 +143,15 @@ def discover(simple_url: str, dataset: DataSet) -> dict[str, Target | str]:
     project, files = project_file_urls(simple_url, dataset)
     found: dict[str, Target | str] = {
         ROOT_HTML: check_root(simple_url, dataset),
+        SMALL_HTML: check_small(simple_url),
         PROJECT_HTML: project,
         DOWNLOAD: check_download(files),
+        BIG_DOWNLOAD: check_big_download(simple_url, dataset),
     }
-    try:
-        found[PROJECT_JSON] = check_project_json(project.url, dataset)
-    except NotServed as reason:
-        found[PROJECT_JSON] = str(reason)
+    for endpoint, check in ((PROJECT_JSON, lambda: check_project_json(project.url, dataset)),
+                            (ROOT_JSON, lambda: check_root_json(simple_url, dataset))):  # fmt: skip
+        try:
+            found[endpoint] = check()
+        except NotServed as reason:
+            found[endpoint] = str(reason)
     return {endpoint: found[endpoint] for endpoint in ENDPOINTS}

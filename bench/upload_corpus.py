@@ -31,7 +31,7 @@ BENCH = Path(__file__).resolve().parent
 sys.path.insert(0, str(BENCH.parent))
 
 from procs import BenchError, dist_version, ensure_venv, free_port, process_group, wait_ready  # noqa: E402
-from servers import THREADS, WORKERS, gunicorn_command  # noqa: E402
+from servers import PEER_WORKER, THREADS, WORKERS, gunicorn_command  # noqa: E402
 
 from tests.support.corpus import CorpusFile, corpus_files, legacy_upload_form  # noqa: E402
 
@@ -73,17 +73,20 @@ class Uploader:
 class FlaskPyPI(Uploader):
     name = "flaskpypi"
     distributions = ("flaskpypi", "gunicorn")
-    served_by = f"gunicorn, {WORKERS} gthread workers x {THREADS} threads, file storage, SQLite"
+    served_by = (
+        f"`flaskpypi serve`: gunicorn, {WORKERS} workers (flaskpypi.worker) x {THREADS} threads, file storage, SQLite"
+    )
 
     @contextmanager
     def running(self, root: Path) -> Iterator[str]:
         port = free_port()
         settings = {"STORAGE_URL": (root / "packages").as_uri(), "DATABASE_URL": f"sqlite:///{root / 'db.sqlite'}",
                     "INSTANCE_PATH": str(root / "instance"), "SECRET_KEY": "bench", "FALLBACK": "none",
-                    "ADMIN_USER": USER[0], "ADMIN_PASSWORD": USER[1]}  # fmt: skip
+                    "ADMIN_USER": USER[0], "ADMIN_PASSWORD": USER[1], "WORKERS": str(WORKERS),
+                    "THREADS": str(THREADS)}  # fmt: skip
         env = {k: v for k, v in os.environ.items() if not k.startswith("FLASKPYPI_")}
         env.update({f"FLASKPYPI_{key}": value for key, value in settings.items()})
-        command = gunicorn_command(self.bin, "flaskpypi:create_app()", port)
+        command = [str(self.bin / "flaskpypi"), "serve", "--bind", f"127.0.0.1:{port}"]
         with process_group(command, log=LOGS / "upload-flaskpypi.log", env=env) as proc:
             base = f"http://127.0.0.1:{port}"
             wait_ready(base + "/health", proc, LOGS / "upload-flaskpypi.log", 120)
@@ -94,7 +97,7 @@ class PyPIServer(Uploader):
     name = "pypiserver"
     distributions = ("pypiserver", "gunicorn")
     bin = VENVS / "pypiserver" / "bin"
-    served_by = f"gunicorn, {WORKERS} gthread workers x {THREADS} threads, a packages folder, uploads without auth"
+    served_by = f"gunicorn, {WORKERS} {PEER_WORKER} workers, a packages folder, uploads without auth"
 
     def prepare(self) -> None:
         ensure_venv(self.bin.parent, ["pypiserver[cache]", "gunicorn"], LOGS / "pypiserver.log")

@@ -15,8 +15,12 @@ from .settings import INSTANCE_ENV, Settings, SettingsError, load_settings
 
 DEFAULT_WORKERS = 2
 GUNICORN_DEFAULTS: dict[str, Any] = {
-    "worker_class": "gthread",  # threads keep connections alive: pip and uv reuse them for every page and file
-    "keepalive": 5,  # seconds an idle connection is kept (gunicorn's default of 2 is shorter than pip's pauses)
+    # gthread (threads keep connections alive: pip and uv reuse them for every page and file), with new
+    # connections waiting in the poller rather than in a thread, and spread over the workers (worker.py)
+    "worker_class": "flaskpypi.worker.Worker",
+    # seconds an idle connection is kept: it costs no thread, and a client pausing between requests (pip while
+    # it builds, uv while it resolves) finds its connection open instead of racing the server's close
+    "keepalive": 60,
     "timeout": 120,  # seconds a worker may go silent: large uploads and upstream fetches take a while
     "graceful_timeout": 10,  # seconds running requests get to finish on a stop (a container engine's default)
 }
@@ -68,7 +72,10 @@ def on_starting(_server: Any) -> None:
 
 
 def child_exit(_server: Any, worker: Any) -> None:
-    """gunicorn master hook: a dead worker's live gauges stop counting."""
+    """gunicorn master hook: a dead worker's live gauges stop counting, and it takes no new connections."""
+    from .worker import release_slot
+
+    release_slot(worker.age)
     if os.environ.get(METRICS_DIR_ENV):
         from prometheus_client import multiprocess
 

@@ -13,8 +13,6 @@ from dataclasses import MISSING, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
-from pypi_simple import PYPI_SIMPLE_ENDPOINT
-
 from .core.views import Layout, ViewConfigError, build_layout
 
 log = logging.getLogger(__name__)
@@ -187,7 +185,7 @@ class Settings:
         "none", _choice(*FALLBACKS), "what to do for projects the index does not hold: none, redirect, cache, mirror"
     )
     upstream_url: str = _setting(
-        PYPI_SIMPLE_ENDPOINT, _as_str, "simple index used by fallback (default: pypi-simple's PYPI_SIMPLE_ENDPOINT)"
+        "", _as_str, "simple index used by fallback (empty: pypi-simple's PYPI_SIMPLE_ENDPOINT, the public index)"
     )
     upstream_username: str = _setting(
         "", _as_str, "user name for a private upstream (HTTP Basic; __token__ when the password is a token)"
@@ -315,7 +313,7 @@ class Settings:
         rows = []
         for f in fields(cls):
             default = f.default_factory() if f.default is MISSING else f.default  # type: ignore[misc]
-            shown = "pypi_simple.PYPI_SIMPLE_ENDPOINT" if default == PYPI_SIMPLE_ENDPOINT else json.dumps(default)
+            shown = json.dumps(default)
             rows.append((f.name, shown, f.metadata["doc"]))
         return rows
 

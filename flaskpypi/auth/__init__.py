@@ -84,6 +84,9 @@ class AuthBackend(ABC):
 
     contract_version = CONTRACT_VERSION
     editable = False
+    # True when groups, admin flags and grants change only at start-up or through flaskpypi's own tables
+    # (which advance the `access` counter): the host may then keep decisions until that counter moves.
+    versioned = False
 
     def __init__(self, settings: Any, **options: Any) -> None:
         self.settings = settings

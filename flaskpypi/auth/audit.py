@@ -24,14 +24,17 @@ class Actor:
     address: str = ""
 
 
-def record(session: Session, actor: Actor, action: str, project: str | None = None, **detail: Any) -> None:
-    """Add one entry and commit it (secrets never reach the log: their keys are refused)."""
+def record(session: Session, actor: Actor, action: str, project: str | None = None, *, commit: bool = True,
+           **detail: Any) -> None:  # fmt: skip
+    """Add one entry and commit it, or with commit=False leave it to the caller's commit (the change it records
+    and the entry then land together); secrets never reach the log: their keys are refused."""
     leaked = [k for k in detail if any(word in k for word in SECRET_WORDS)]
     if leaked:
         raise ValueError(f"audit details must not carry secrets: {leaked}")
     session.add(AuditEntry(actor=actor.name, address=actor.address[:64], action=action, project=project,
                            detail=detail))  # fmt: skip
-    session.commit()
+    if commit:
+        session.commit()
     log.info("audit: %s %s%s by %s from %s", action, project or "", f" {detail}" if detail else "",
              actor.name or "anonymous", actor.address or "?")  # fmt: skip
 

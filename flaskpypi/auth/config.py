@@ -71,6 +71,8 @@ class ConfigAdmins:
 class ConfigAuth(AuthBackend):
     """Read-only `users` (name -> hash), `groups` (name -> members), `grants` and `admins` from settings."""
 
+    versioned = True
+
     def __init__(self, settings: Any, **options: Any) -> None:
         super().__init__(settings, **options)
         self.admins = ConfigAdmins(settings)

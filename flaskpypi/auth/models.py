@@ -5,11 +5,11 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, ForeignKey, Integer, String, Text, UniqueConstraint
-from sqlalchemy.orm import Mapped, mapped_column, relationship
+from sqlalchemy import JSON, ForeignKey, Integer, String, Text, UniqueConstraint, event
+from sqlalchemy.orm import Mapped, ORMExecuteState, Session, mapped_column, relationship
 
 from ..core.records import utcnow
-from ..sql import Base, UTCDateTime
+from ..sql import ACCESS, Base, UTCDateTime, bump_counter
 
 ACTIVE, PENDING = "active", "pending"
 
@@ -119,3 +119,31 @@ class AuditEntry(Base):
     action: Mapped[str] = mapped_column(String(32))
     project: Mapped[str | None] = mapped_column(String(200), nullable=True, index=True)
     detail: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+
+
+# -- every change of who may do what advances the `access` counter, in the same transaction ------------
+
+DECISIVE = (User, Group, Membership, Grant, AccessSetting)  # what a permission decision reads
+ACCESS_CHANGED = "flaskpypi.access_changed"  # in Session.info: this session changed access (no cached decisions)
+
+
+def _changes_access(session: Session, _context: Any, _instances: Any) -> None:
+    """before_flush: a flush that writes users, groups, memberships, grants or defaults bumps `access`, so
+    every worker's cached decisions (auth.policy) are dropped on its next request, on every host."""
+    touched = (*session.new, *session.dirty, *session.deleted)
+    if any(isinstance(obj, DECISIVE) and (obj in session.new or obj in session.deleted or session.is_modified(obj))
+           for obj in touched):  # fmt: skip
+        bump_counter(session.connection(), ACCESS)
+        session.info[ACCESS_CHANGED] = True
+
+
+def _bulk_changes_access(state: ORMExecuteState) -> None:
+    """do_orm_execute: a bulk UPDATE or DELETE of those tables bumps `access` too."""
+    if (state.is_update or state.is_delete) and state.bind_mapper is not None:
+        if state.bind_mapper.class_ in DECISIVE:
+            bump_counter(state.session.connection(), ACCESS)
+            state.session.info[ACCESS_CHANGED] = True
+
+
+event.listen(Session, "before_flush", _changes_access)
+event.listen(Session, "do_orm_execute", _bulk_changes_access)

@@ -3,18 +3,24 @@
 A project without grants follows the defaults; a project with grants follows its grants alone (so
 granting anything makes a project private to its grantees); admins may do everything; a token never
 allows more than its owner may, within its scope (projects) and permission (read or write).
+
+Decisions are kept per process until the `access` counter moves (every change of users, groups, grants or
+defaults advances it, see auth.models), when the backend is `versioned` and the host says how to read the
+counter: a request costs no query for them, and a change is seen by the very next request everywhere.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from ..core.names import canonical
+from ..sql import GenerationCache
 from . import AUTHENTICATED, EVERYONE, READ, WRITE, Acl, AuthBackend, Principal
 
 CACHE = "cache"
+DECISIONS = 8192  # decisions kept per process until the `access` counter moves
 Named = TypeVar("Named", bound=Sequence[str])
 
 
@@ -35,11 +41,22 @@ class AccessPolicy:
         self.backend = backend
         self.configured = Defaults(tuple(default_read), tuple(default_write), tuple(cache_update))
         self.defaults_source: Callable[[], Defaults] | None = None
+        self.generation: Callable[[], int | None] | None = None  # the `access` counter now, if known
+        self._kept = GenerationCache(DECISIONS)
+
+    def _remember(self, key: tuple[Any, ...], compute: Callable[[], Any], versioned: bool = True) -> Any:
+        """compute(), kept until the `access` counter moves (when it can be read and the facts follow it)."""
+        generation = self.generation() if self.generation is not None else None
+        if generation is None or not versioned:
+            return compute()
+        return self._kept.get(generation, key, compute)
 
     @property
     def defaults(self) -> Defaults:
         """The defaults in force: the run-time override if the host installed one, else the settings."""
-        return self.defaults_source() if self.defaults_source else self.configured
+        if self.defaults_source is None:
+            return self.configured
+        return self._remember(("defaults",), self.defaults_source)
 
     @property
     def default_read(self) -> list[str]:
@@ -57,24 +74,34 @@ class AccessPolicy:
         """The pseudo-groups and groups a principal acts as."""
         if principal is None:
             return {EVERYONE}
-        return {EVERYONE, AUTHENTICATED, *self.backend.groups(principal)}
+        groups = self._remember(("groups", principal.name), lambda: frozenset(self.backend.groups(principal)),
+                                self.backend.versioned)  # fmt: skip
+        return {EVERYONE, AUTHENTICATED, *groups}
+
+    def _backend_admin(self, principal: Principal) -> bool:
+        return self._remember(("admin", principal.name), lambda: self.backend.is_admin(principal),
+                              self.backend.versioned)  # fmt: skip
 
     def is_admin(self, principal: Principal | None) -> bool:
         """Admins administer the index; never through a token."""
-        return principal is not None and not principal.via_token and self.backend.is_admin(principal)
+        return principal is not None and not principal.via_token and self._backend_admin(principal)
 
     def can(self, principal: Principal | None, permission: str, project: str | None = None) -> bool:
         """Whether the principal may read, write or trigger caching of a project (None: by the defaults)."""
+        key = ("can", principal, permission, canonical(project) if project is not None else None)
+        return self._remember(key, lambda: self._can(principal, permission, project), self.backend.versioned)
+
+    def _can(self, principal: Principal | None, permission: str, project: str | None) -> bool:
         if principal is not None and not self._token_allows(principal, permission, project):
             return False
-        if principal is not None and self.backend.is_admin(principal):
+        if principal is not None and self._backend_admin(principal):
             return True
         acl = self.backend.project_acl(canonical(project)) if project is not None else Acl()
         return self._decide(principal, self.identities(principal), permission, acl, self.defaults)
 
     def visible(self, principal: Principal | None, projects: list[Named]) -> list[Named]:
         """The projects (tuples starting with the normalised name) the principal may read; one ACL lookup."""
-        admin = principal is not None and self.backend.is_admin(principal)
+        admin = principal is not None and self._backend_admin(principal)
         acls = {} if admin else self.backend.project_acls([p[0] for p in projects])
         ids, defaults = self.identities(principal), self.defaults
         scoped = principal is not None and principal.via_token and principal.token_projects is not None

@@ -50,6 +50,8 @@ def _password(password: str) -> str:
 class SqlAuth(UserStore):
     """Users with salted scrypt hashes and an admin flag; the config's admin_user works as well."""
 
+    versioned = True
+
     def __init__(self, settings: Any, **options: Any) -> None:
         super().__init__(settings, **options)
         self.admins = ConfigAdmins(settings)

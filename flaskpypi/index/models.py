@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, BigInteger, ColumnElement, ForeignKey, Index, Integer, String, Text, or_, select
+from sqlalchemy import JSON, BigInteger, ColumnElement, ForeignKey, Index, Integer, String, Text, or_, select, text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from ..core.records import FileRecord, utcnow
@@ -46,7 +46,16 @@ class File(Base):
     """A distribution file; `state` pending while being written, deleted as a tombstone (names are not reused)."""
 
     __tablename__ = "files"
-    __table_args__ = (Index("ix_files_project_state", "project_id", "state"),)
+    __table_args__ = (
+        Index("ix_files_project_state", "project_id", "state"),
+        # uploads in flight: start-up recovers dead claims without reading every row
+        Index(
+            "ix_files_pending",
+            "state",
+            sqlite_where=text("state = 'pending'"),
+            postgresql_where=text("state = 'pending'"),
+        ),
+    )
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     project_id: Mapped[int] = mapped_column(ForeignKey("projects.id", ondelete="CASCADE"))
     filename: Mapped[str] = mapped_column(String(255), unique=True)

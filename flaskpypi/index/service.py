@@ -42,6 +42,31 @@ def sort_key(version: str) -> tuple[int, Version | str]:
         return (0, version)
 
 
+@dataclass(frozen=True)
+class FileFacts:
+    """What a download needs of a live file and its project, read in one query and kept per serial."""
+
+    project: str
+    display_name: str
+    status: str
+    filename: str
+    size: int
+    sha256: str
+    core_metadata_sha256: str | None
+    provenance_sha256: str | None
+
+    @classmethod
+    def of(cls, row: File) -> FileFacts:
+        """The facts of a row (e.g. one the upstream fallback just cached)."""
+        project = row.project
+        return cls(project.name, project.display_name, project.status, row.filename, row.size, row.sha256,
+                   row.core_metadata_sha256, row.provenance_sha256)  # fmt: skip
+
+
+FACT_COLUMNS = (Project.name, Project.display_name, Project.status, File.filename, File.size, File.sha256,
+                File.core_metadata_sha256, File.provenance_sha256)  # fmt: skip
+
+
 @dataclass
 class Policy:
     """Index rules from the settings that the service enforces."""
@@ -153,6 +178,15 @@ class IndexService:
             .where(Project.name == canonical(project_name), File.filename == filename, File.state == LIVE)
             .options(selectinload(File.project))
         )
+
+    def file_facts(self, project_name: str, filename: str) -> FileFacts | None:
+        """A live file of a project, as a download needs it: one SELECT over the two tables."""
+        row = self.session.execute(
+            select(*FACT_COLUMNS)
+            .join(Project, File.project_id == Project.id)
+            .where(File.filename == filename, File.state == LIVE, Project.name == canonical(project_name))
+        ).first()
+        return FileFacts(*row) if row is not None else None
 
     def require_file(self, project_name: str, filename: str) -> File:
         """A live file, or NotFound."""

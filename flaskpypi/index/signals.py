@@ -1,4 +1,5 @@
-"""Blinker signals the index service sends after a change is committed (the audit log listens)."""
+"""Blinker signals the index service sends after a change is committed (the audit log listens), and one it
+sends inside an upload's transaction, before its commit."""
 
 from __future__ import annotations
 
@@ -7,7 +8,10 @@ from blinker import Namespace
 _signals = Namespace()
 
 # sender: the service; keyword arguments: project (normalised name) and filenames (list of str).
-file_uploaded = _signals.signal("file-uploaded")
+file_uploaded = _signals.signal("file-uploaded")  # also size (bytes)
+# Sent before the upload's final commit with its session (keyword `session`): a receiver may add rows (the
+# audit entry) that commit with the upload, in the same transaction, instead of in one of their own.
+file_uploading = _signals.signal("file-uploading")
 files_deleted = _signals.signal("files-deleted")
 files_yanked = _signals.signal("files-yanked")  # also yanked (bool) and reason (str)
 project_status_changed = _signals.signal("project-status-changed")  # status and reason, no filenames

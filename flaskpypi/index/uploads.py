@@ -81,12 +81,14 @@ class Uploader(IndexService):
                 if not project.summary or record.summary:
                     project.summary = record.summary
                 self.bump(project)
+                signals.file_uploading.send(self, project=project.name, filenames=[record.filename],
+                                            session=self.session)  # fmt: skip
                 self.session.commit()
             except BaseException:
                 self._abandon(row.id)
                 raise
         log.info("Uploaded %s (%d bytes) by %s", record.filename, record.size, uploader or "anonymous")
-        signals.file_uploaded.send(self, project=project.name, filenames=[record.filename])
+        signals.file_uploaded.send(self, project=project.name, filenames=[record.filename], size=record.size)
         return UploadResult(record, created=True)
 
     def _settled(self, existing: File | None, dist: DistName, digests: Digests) -> UploadResult | None:

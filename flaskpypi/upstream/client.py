@@ -8,8 +8,6 @@ from dataclasses import dataclass
 from urllib.parse import urlsplit
 
 import requests
-from pypi_simple import ACCEPT_JSON_PREFERRED, ProjectPage
-from pypi_simple.errors import UnsupportedContentTypeError, UnsupportedRepoVersionError
 
 from ..core.names import canonical
 from .config import UpstreamConfig
@@ -62,6 +60,10 @@ class UpstreamClient:
 
     def page(self, name: str, etag: str | None) -> UpstreamPage | NotModified:
         """Fetch a project page; 404 gives a `missing` page, 304 NotModified, other errors UpstreamFailure."""
+        # pypi-simple is imported on the first upstream page only: it costs a start-up most indexes never use
+        from pypi_simple import ACCEPT_JSON_PREFERRED, ProjectPage
+        from pypi_simple.errors import UnsupportedContentTypeError, UnsupportedRepoVersionError
+
         url = self.project_url(name)
         headers = {"Accept": ACCEPT_JSON_PREFERRED}
         if etag:

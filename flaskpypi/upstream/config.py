@@ -13,6 +13,14 @@ from .policy import NamePolicy
 STATE_FOLDER = "upstream"
 
 
+def default_url() -> str:
+    """pypi-simple's endpoint, the public index (imported when an upstream is first configured: pypi-simple
+    takes a while to import, and most starts never need it)."""
+    from pypi_simple import PYPI_SIMPLE_ENDPOINT
+
+    return PYPI_SIMPLE_ENDPOINT
+
+
 @dataclass(frozen=True)
 class UpstreamConfig:
     """Where the upstream is, how to reach it, what may come from it, and where its state is kept."""
@@ -35,7 +43,7 @@ class UpstreamConfig:
         """The upstream part of the settings; state lives in <instance>/upstream (shared by the workers)."""
         return cls(
             mode=settings.fallback,
-            url=settings.upstream_url.rstrip("/") + "/",
+            url=(settings.upstream_url or default_url()).rstrip("/") + "/",
             state_dir=Path(instance_path) / STATE_FOLDER,
             username=settings.upstream_username,
             password=settings.upstream_password,

@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from flask import Flask, g, has_app_context, has_request_context
+from flask import Flask, has_app_context, has_request_context
 from sqlalchemy.exc import SQLAlchemyError
 
 from ..auth import defaults as defaults_store
@@ -15,7 +15,7 @@ from ..auth.policy import Defaults
 from ..extensions import csrf, db, login_manager
 from ..index import signals
 from ..runtime import Runtime
-from .context import client_address, principal, runtime
+from .context import access_generation, client_address, principal, runtime
 
 log = logging.getLogger(__name__)
 
@@ -40,6 +40,7 @@ def init_access(app: Flask) -> None:
     rt: Runtime = app.extensions["flaskpypi"]
     rt.access.backend.attach_database(db.session)
     rt.access.defaults_source = lambda: _current_defaults(rt.access.configured)
+    rt.access.generation = access_generation
     login_manager.login_view = "account.login"
     app.register_blueprint(auth_views.bp)
     app.register_blueprint(admin_api.bp)
@@ -48,12 +49,11 @@ def init_access(app: Flask) -> None:
 
 
 def _current_defaults(configured: Defaults) -> Defaults:
-    """The defaults in force, read once per request (a stored override wins over the config file)."""
+    """The defaults in force (a stored override wins over the config file); the policy keeps them until the
+    `access` counter moves."""
     if not has_app_context():
         return configured
-    if "access_defaults" not in g:
-        g.access_defaults = defaults_store.load(db.session, configured)
-    return g.access_defaults
+    return defaults_store.load(db.session, configured)
 
 
 def _on_change(action: str) -> Any:
@@ -72,8 +72,14 @@ def _on_change(action: str) -> Any:
     return receive
 
 
+def _on_uploading(sender: Any, project: str, filenames: list[str], session: Any, **_: Any) -> None:
+    """The upload's entry joins the upload's own transaction: one commit for both."""
+    if has_app_context():
+        record(session, actor(), "upload", project, commit=False, files=filenames)
+
+
 _RECEIVERS = {
-    "upload": _on_change("upload"),
+    "upload": _on_uploading,
     "delete": _on_change("delete"),
     "yank": _on_change("yank"),
     "status": _on_change("project.status"),
@@ -82,7 +88,7 @@ _RECEIVERS = {
 
 def _subscribe_audit() -> None:
     """Record every upload, delete, yank and status change the index service reports (once per process)."""
-    signals.file_uploaded.connect(_RECEIVERS["upload"])
+    signals.file_uploading.connect(_RECEIVERS["upload"])
     signals.files_deleted.connect(_RECEIVERS["delete"])
     signals.files_yanked.connect(_RECEIVERS["yank"])
     signals.project_status_changed.connect(_RECEIVERS["status"])

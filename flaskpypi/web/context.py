@@ -5,14 +5,16 @@ from __future__ import annotations
 import base64
 import binascii
 
-from flask import current_app, g, request
+from flask import current_app, g, has_request_context, request
 from flask_wtf.csrf import CSRFError
 
 from ..auth import READ, Principal
+from ..auth.models import ACCESS_CHANGED
 from ..core.errors import BadRequest, Forbidden, NotFound, Unauthorized
 from ..extensions import csrf, db
 from ..index.uploads import Uploader
 from ..runtime import Runtime
+from ..sql import ACCESS, SERIAL, read_counters
 
 SAFE_METHODS = ("GET", "HEAD", "OPTIONS", "TRACE")
 
@@ -28,6 +30,25 @@ def index() -> Uploader:
         rt = runtime()
         g.index = Uploader(db.session, rt.storage, rt.policy)
     return g.index
+
+
+def generations() -> dict[str, int]:
+    """The index's `serial` and `access` counters as this request first saw them (one query a request):
+    what the per-process caches are keyed by, so a change anywhere is seen on the very next request."""
+    if "generations" not in g:  # on a connection of its own: a request answered from caches opens no session
+        with db.engine.connect() as conn:
+            g.generations = read_counters(conn, (SERIAL, ACCESS))
+    return g.generations
+
+
+def access_generation() -> int | None:
+    """The `access` counter for cached permission decisions; None outside a request or after this request
+    changed access itself (then every decision is made afresh)."""
+    if not has_request_context():
+        return None
+    if db.session.registry.has() and db.session.info.get(ACCESS_CHANGED):  # (no session made: nothing changed)
+        return None
+    return generations()[ACCESS]
 
 
 def client_address() -> str:
@@ -78,7 +99,7 @@ def principal() -> Principal | None:
             found = rt.access.backend.authenticate(*creds)
         if found is None:
             raise Unauthorized("Invalid or non-existent authentication information.")
-    else:
+    elif current_app.config["SESSION_COOKIE_NAME"] in request.cookies:  # no cookie, no browser session
         session_principal = runtime().session_principal
         found = session_principal() if session_principal else None
         if found is not None and request.method not in SAFE_METHODS:

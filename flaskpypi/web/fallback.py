@@ -16,7 +16,7 @@ from ..index.models import File, Project
 from ..views import Fallback, FetchedMetadata, FetchedStream, Plan, Redirect
 from .context import principal, require_admin, runtime
 from .errors import refusal_response
-from .pages import cached_page, page_cache
+from .pages import cached_page
 
 bp = Blueprint("fallback", __name__)
 LocalPage = Callable[[Project], pages.SimpleProject]
@@ -54,7 +54,7 @@ def respond(plan: Plan, fmt: str, local_page: LocalPage) -> Response:
 
     mimetype = fmt if fmt != pages.TEXT_HTML else "text/html"
     key = (*answer.key(fmt), request.script_root)
-    return cached_page(answer.etag(fmt), None, mimetype, lambda: page_cache().get(key, render))
+    return cached_page(answer.etag(fmt), None, mimetype, key, render)
 
 
 def fetch(name: str, filename: str, suffix: str) -> File | Response:

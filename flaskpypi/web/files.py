@@ -12,9 +12,11 @@ from ..core.dists import content_type
 from ..core.errors import NotFound
 from ..core.names import canonical, storage_key
 from ..core.records import METADATA_SUFFIX, PROVENANCE_SUFFIX
-from ..index.models import File
+from ..index.service import FileFacts
+from ..sql import SERIAL
 from . import fallback
-from .context import index, require, runtime
+from .context import generations, index, require, runtime
+from .pages import serial_cache
 
 bp = Blueprint("files", __name__)
 IMMUTABLE = "public, max-age=31536000, immutable"
@@ -38,16 +40,18 @@ def download(project: str, filename: str) -> Response:
     suffix = next((s for s in (METADATA_SUFFIX, PROVENANCE_SUFFIX) if filename.endswith(s)), "")
     dist_name = filename[: -len(suffix)] if suffix else filename
     require(READ, name, hide=True, missing=f"No file {dist_name!r} in project {name!r}.")
-    row = index().file(name, dist_name)
+    row = serial_cache("files").get(
+        generations()[SERIAL], (name, dist_name), lambda: index().file_facts(name, dist_name)
+    )
     if row is None:
         fetched = fallback.fetch(name, dist_name, suffix)
         if isinstance(fetched, Response):
             if fetched.status_code == 200:
                 fetched.headers["Cache-Control"] = _cache_control(name)
             return fetched
-        row = fetched
-    if row.project.status == "quarantined":
-        raise NotFound(f"Project {row.project.display_name!r} is quarantined (PEP 792).")
+        row = FileFacts.of(fetched)
+    if row.status == "quarantined":
+        raise NotFound(f"Project {row.display_name!r} is quarantined (PEP 792).")
     if suffix == METADATA_SUFFIX and not row.core_metadata_sha256:
         raise NotFound(f"No core metadata file for {dist_name!r}.")
     if suffix == PROVENANCE_SUFFIX and not row.provenance_sha256:
@@ -55,7 +59,7 @@ def download(project: str, filename: str) -> Response:
     return _send(storage_key(name, filename), row, suffix)
 
 
-def _send(key: str, row: File, suffix: str) -> Response:
+def _send(key: str, row: FileFacts, suffix: str) -> Response:
     rt = runtime()
     settings, storage = rt.settings, rt.storage
     etag = {
@@ -68,22 +72,18 @@ def _send(key: str, row: File, suffix: str) -> Response:
         METADATA_SUFFIX: "text/plain",
         PROVENANCE_SUFFIX: "application/json",
     }[suffix]
-    cache = _cache_control(row.project.name)
+    cache = _cache_control(row.project)
     local = storage.local_path(key)
     if local and settings.x_sendfile == "nginx":
         response = Response(mimetype=mimetype)
         response.headers["X-Accel-Redirect"] = settings.x_accel_prefix.rstrip("/") + "/" + key
-    elif local:
+    elif local and settings.x_sendfile == "apache":
         if not os.path.isfile(local):
             raise NotFound(f"File {row.filename + suffix!r} is missing from storage; ask an admin to reindex.")
-        response = send_file(
-            local,
-            mimetype=mimetype,
-            etag=etag,
-            conditional=True,
-            max_age=None,
-            download_name=row.filename + suffix,
-        )
+        response = send_file(local, mimetype=mimetype, etag=etag, conditional=True, max_age=None,
+                             download_name=row.filename + suffix)  # fmt: skip
+    elif local:
+        response = _local(local, row, suffix, mimetype, etag)
     else:
         url = None if settings.stream_files or request.method == "HEAD" else storage.download_url(key)
         if url:  # a HEAD is answered here: a URL signed for GET refuses HEAD on S3
@@ -98,7 +98,22 @@ def _cache_control(project: str) -> str:
     return IMMUTABLE if runtime().access.can(None, READ, project) else PRIVATE_IMMUTABLE
 
 
-def _stream(key: str, row: File, suffix: str, mimetype: str, etag: str | None) -> Response:
+def _local(path: str, row: FileFacts, suffix: str, mimetype: str, etag: str | None) -> Response:
+    """A file of local storage: sent by the server's sendfile(), with ranges, validators and 304s."""
+    try:
+        stream = open(path, "rb")
+        stat = os.fstat(stream.fileno())
+    except (FileNotFoundError, IsADirectoryError):
+        raise NotFound(f"File {row.filename + suffix!r} is missing from storage; ask an admin to reindex.")
+    response = Response(wrap_file(request.environ, stream), mimetype=mimetype, direct_passthrough=True)
+    response.content_length = stat.st_size
+    response.last_modified = stat.st_mtime
+    if etag:
+        response.set_etag(etag)
+    return response.make_conditional(request, accept_ranges=True, complete_length=stat.st_size)
+
+
+def _stream(key: str, row: FileFacts, suffix: str, mimetype: str, etag: str | None) -> Response:
     try:
         stream = runtime().storage.open(key)
     except FileNotFoundError:

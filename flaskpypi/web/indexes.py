@@ -15,7 +15,7 @@ from ..extensions import db
 from ..views import ViewService
 from .context import principal, runtime
 from .files import file_url, provenance_url
-from .pages import cached_page, page_cache
+from .pages import cached_page
 
 bp = Blueprint("indexes", __name__)
 
@@ -35,7 +35,8 @@ def _format() -> str:
 def _answer(body: str, fmt: str, last_modified: datetime | None = None) -> Response:
     """The page with validators (an ETag of its content, Last-Modified when known), or a 304."""
     etag = hashlib.sha256(body.encode()).hexdigest()[:32]
-    return cached_page(etag, last_modified, fmt if fmt != pages.TEXT_HTML else "text/html", body.encode)
+    mimetype = fmt if fmt != pages.TEXT_HTML else "text/html"
+    return cached_page(etag, last_modified, mimetype, ("view-answer", etag, fmt), lambda: body)
 
 
 @bp.get("/<name>/simple/")
@@ -79,4 +80,4 @@ def project_page(name: str, normal: str) -> Response:
 
     etag = hashlib.sha256(repr(key).encode()).hexdigest()[:32]
     mimetype = fmt if fmt != pages.TEXT_HTML else "text/html"
-    return cached_page(etag, gathered.last_modified, mimetype, lambda: page_cache().get(key, render))
+    return cached_page(etag, gathered.last_modified, mimetype, key, render)

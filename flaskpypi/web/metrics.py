@@ -138,9 +138,9 @@ def count_unavailable(exc: Unavailable) -> None:
 
 
 def _sample_caches(_response: Any = None) -> None:
-    for name, key in (("pages", "flaskpypi.pages"), ("descriptions", "flaskpypi.descriptions")):
-        cache = current_app.extensions.get(key)
-        CACHE_ENTRIES.labels(name).set(len(getattr(cache, "_pages", ())))
+    for name in ("pages", "descriptions", "files", "projects", "visible"):
+        cache = current_app.extensions.get(f"flaskpypi.{name}")
+        CACHE_ENTRIES.labels(name).set(len(cache) if cache is not None else 0)
 
 
 bp = Blueprint("metrics", __name__)

@@ -3,20 +3,22 @@
 from __future__ import annotations
 
 import hashlib
+from dataclasses import dataclass
 
 from flask import Blueprint, Response, redirect, request, url_for
 
-from ..auth import READ
+from ..auth import READ, Principal
 from ..core import simple as pages
 from ..core.errors import NotFound, Unauthorized
 from ..core.names import canonical
 from ..index.models import Project
 from ..index.service import sort_key
+from ..sql import ACCESS, SERIAL
 from ..upstream import Listing
 from . import fallback, indexes
-from .context import index, principal, runtime
+from .context import generations, index, principal, runtime
 from .files import file_url, provenance_url
-from .pages import cached_page, page_cache
+from .pages import cached_page, page_cache, serial_cache
 
 bp = Blueprint("simple", __name__)
 
@@ -37,25 +39,40 @@ def root_no_slash() -> Response:
 
 @bp.get("/simple/")
 def root() -> Response:
-    """Every project the asker may read (anonymous askers of a private index get a 401 to log in)."""
+    """Every project the asker may read (anonymous askers of a private index get a 401 to log in).
+
+    What an asker sees is decided once per serial, access counter and asker, not per name per request."""
     if runtime().layout.default_view:
         href = url_for("simple.project", project="NAME").replace("NAME", "{name}")
         return indexes.root_page(runtime().layout.default_view, href)
-    svc, fmt, access, who = index(), _format(), runtime().access, principal()
-    serial = svc.serial()
+    fmt, access, who = _format(), runtime().access, principal()
+    counters = generations()
+    serial = counters[SERIAL]
     if who is None and not access.can(None, READ):
         raise Unauthorized("Authentication required.")
-    names = page_cache().remember(("names", serial), svc.project_names)
-    visible = access.visible(who, names)
-    seen = "all" if len(visible) == len(names) else _digest(visible)  # grants change what is seen
-    key = ("root", serial, fmt, request.script_root, seen)
+    names = page_cache().remember(("names", serial), index().project_names)
+    seen = serial_cache("visible", 256).get((serial, counters[ACCESS]), who, lambda: _seen(who, names))
+    key = ("root", serial, fmt, request.script_root, seen.digest)
     href = url_for("simple.project", project="NAME").replace("NAME", "{name}")
     if fmt == pages.JSON_V1:
-        render = lambda: pages.root_json(visible)  # noqa: E731
+        render = lambda: pages.root_json(seen.projects)  # noqa: E731
     else:
-        render = lambda: pages.root_html(visible, href)  # noqa: E731
-    etag = f"{serial}-{seen}-{fmt.rsplit('.', 1)[-1]}"
-    return cached_page(etag, None, _mimetype(fmt), lambda: page_cache().get(key, render))
+        render = lambda: pages.root_html(seen.projects, href)  # noqa: E731
+    etag = f"{serial}-{seen.digest}-{fmt.rsplit('.', 1)[-1]}"
+    return cached_page(etag, None, _mimetype(fmt), key, render)
+
+
+@dataclass(frozen=True)
+class _Seen:
+    """The projects one asker may read, and a digest naming that set ("all" when it is every project)."""
+
+    projects: list[tuple[str, str]]
+    digest: str
+
+
+def _seen(who: Principal | None, names: list[tuple[str, str]]) -> _Seen:
+    visible = runtime().access.visible(who, names)
+    return _Seen(visible, "all" if len(visible) == len(names) else _digest(visible))  # grants change what is seen
 
 
 @bp.get("/simple/<project>")
@@ -79,9 +96,7 @@ def project(project: str) -> Response:
         raise NotFound(f"No project named {name!r}.")  # every file deleted: gone, as in the UI and JSON API
     etag = f"{found.serial}-{fmt.rsplit('.', 1)[-1]}"
     key = ("project", name, found.serial, fmt, request.script_root)
-    return cached_page(
-        etag, found.last_update, _mimetype(fmt), lambda: page_cache().get(key, lambda: _render(found, fmt))
-    )
+    return cached_page(etag, found.last_update, _mimetype(fmt), key, lambda: _render(found, fmt))
 
 
 def _holds(found: Project) -> bool:

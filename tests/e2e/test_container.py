@@ -116,7 +116,7 @@ def test_the_image_serves_twine_uploads_and_pip_installs(container, tmp_path: Pa
     assert wheel.name in stored
     check(inside("healthcheck", "run", name))  # the image's HEALTHCHECK passes
     logs = inside("logs", name)
-    assert "Using worker: gthread" in logs.stdout + logs.stderr
+    assert "Using worker: flaskpypi.worker.Worker" in logs.stdout + logs.stderr
     assert (logs.stdout + logs.stderr).count("Booting worker with pid") == 2  # WEB_CONCURRENCY
     entry = check(inside("image", "inspect", "-f", "{{.Config.Entrypoint}} {{.Config.User}}", IMAGE)).stdout
     assert "flaskpypi serve" in entry and "flaskpypi" in entry.split("]")[-1]

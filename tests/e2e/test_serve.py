@@ -57,7 +57,7 @@ def test_serve_runs_gthread_workers_from_web_concurrency_with_gunicorn_cmd_args(
     env = _env(tmp_path, FLASKPYPI_BIND=f"127.0.0.1:{port}", WEB_CONCURRENCY="3",
                GUNICORN_CMD_ARGS="--access-logfile -")  # fmt: skip
     log = _serve_until_healthy(env, port, tmp_path)
-    assert "Using worker: gthread" in log, log
+    assert "Using worker: flaskpypi.worker.Worker" in log, log
     assert f"Listening at: http://127.0.0.1:{port}" in log
     assert len(re.findall(r"Booting worker with pid", log)) == 3, log
     assert re.search(r'"GET /health HTTP/1\.1" 200', log), log  # GUNICORN_CMD_ARGS is honoured

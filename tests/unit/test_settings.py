@@ -10,6 +10,7 @@ from pypi_simple import PYPI_SIMPLE_ENDPOINT
 from flaskpypi import create_app
 from flaskpypi.core.plugins import PluginError
 from flaskpypi.settings import Settings, SettingsError, load_settings
+from flaskpypi.upstream import UpstreamConfig
 
 
 def test_defaults_are_the_embedded_index(tmp_path: Path) -> None:
@@ -17,7 +18,8 @@ def test_defaults_are_the_embedded_index(tmp_path: Path) -> None:
     assert path is None
     assert settings.storage_url == (tmp_path / "packages").resolve().as_uri()
     assert settings.database_url == f"sqlite:///{(tmp_path / 'flaskpypi.sqlite').resolve()}"
-    assert settings.upstream_url == PYPI_SIMPLE_ENDPOINT and settings.fallback == "none"
+    assert settings.upstream_url == "" and settings.fallback == "none"
+    assert UpstreamConfig.from_settings(settings, tmp_path).url == PYPI_SIMPLE_ENDPOINT
     assert len(settings.secret_key) > 40
     assert (tmp_path / "secret_key").stat().st_mode & 0o077 == 0
     again, _ = load_settings(str(tmp_path), environ={})

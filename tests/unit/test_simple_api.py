@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gzip
 import hashlib
 import json
 import re
@@ -146,6 +147,20 @@ def test_etag_last_modified_and_304(client, demo) -> None:
     assert project(client, headers={"If-None-Match": etag}).status_code == 200
     root = client.get("/simple/")
     assert client.get("/simple/", headers={"If-None-Match": root.headers["ETag"]}).status_code == 304
+
+
+@pytest.mark.parametrize("path", ["/simple/", "/simple/demo-pkg/"])
+def test_pages_come_gzipped_to_clients_that_take_gzip_under_their_own_etag(client, demo, path: str) -> None:
+    plain = client.get(path)
+    packed = client.get(path, headers={"Accept-Encoding": "gzip, deflate"})  # what pip and uv send
+    assert packed.headers["Content-Encoding"] == "gzip" and "Content-Encoding" not in plain.headers
+    assert gzip.decompress(packed.data) == plain.data
+    assert {"Accept", "Accept-Encoding"} <= set(packed.headers["Vary"].replace(" ", "").split(","))
+    assert packed.headers["ETag"] != plain.headers["ETag"]  # another representation, another validator
+    again = {"Accept-Encoding": "gzip", "If-None-Match": packed.headers["ETag"]}
+    assert client.get(path, headers=again).status_code == 304
+    assert client.get(path, headers={"If-None-Match": packed.headers["ETag"]}).status_code == 200
+    assert client.get(path, headers={"Accept-Encoding": "identity"}).data == plain.data
 
 
 def test_head_works_where_get_does(client, demo) -> None:
