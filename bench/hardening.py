@@ -4,6 +4,9 @@
     .venv/bin/python bench/hardening.py --quick          # fewer rounds (a couple of minutes)
     .venv/bin/python bench/hardening.py --only kill-uploads,identical --no-postgres
 
+Rows: kill -9 during uploads and during reindex, writes racing a reindex, identical concurrent uploads,
+hostile archives (bombs, damage) with the workers' peak memory, and the fuzz tests' case count.
+
 A row is a `Row` in ROWS: a name, a title and a function (work dir, database URL or None, quick) -> Figures
 or a dict of column -> value. New rows (fuzzing, archive bombs) add an entry there and, if they measure
 something new, a column in COLUMNS. Tests assert on the same scenarios (tests/e2e/test_faults.py);
@@ -56,6 +59,10 @@ COLUMNS: list[tuple[str, Callable[[dict[str, Any]], Any]]] = [
         lambda f: f"{f['concurrent_ok']}/{f['concurrent_total']}" if f.get("concurrent_total") else None,
     ),
     ("records", lambda f: f.get("records") if f.get("concurrent_total") else None),
+    ("hostile files refused (400)", lambda f: f"{f['refused']}/{f['hostile']}" if f.get("hostile") else None),
+    ("peak worker MB", lambda f: f.get("peak_mb")),
+    ("fuzz cases", lambda f: f.get("fuzz_cases")),
+    ("fuzz failures (5xx or writes)", lambda f: f.get("fuzz_failures")),
 ]
 
 
@@ -76,11 +83,77 @@ def _identical(work: Path, db: str | None, quick: bool) -> faults.Figures:
     return faults.identical_concurrent_uploads(work, clients=20, database_url=db)
 
 
+def _hostile_files(work: Path) -> list[Path]:
+    from tests.support import hostile
+    from tests.support.dists import make_sdist, make_wheel
+
+    wheel = make_wheel(work / "ok", "damaged", "1.0", description="text " * 2000)
+    sdist = make_sdist(work / "ok", "truncated", "1.0")
+    bad = work / "bad"
+    bad.mkdir()
+    (bad / wheel.name).write_bytes(hostile.damaged_deflate(wheel))
+    (bad / sdist.name).write_bytes(hostile.cut(sdist, 4))
+    return [
+        hostile.zip_bomb_wheel(work / "b1", "zipbomb", inflated=1024**3),
+        hostile.gzip_bomb_sdist(work / "b2", "gzipbomb", inflated=1024**3),
+        hostile.zip_sdist_with_huge_pkg_info(work / "b3", "pkginfobomb", inflated=256 * 1024**2),
+        bad / wheel.name,
+        bad / sdist.name,
+    ]
+
+
+def _bombs(work: Path, db: str | None, quick: bool) -> dict[str, Any]:
+    """Archive bombs (1 GiB inflated from about 1 MB), a damaged deflate stream and a cut gzip trailer, uploaded
+    to a live server; the highest peak RSS (VmHWM) of its workers afterwards."""
+    import requests
+
+    from tests.conftest import ADMIN, base_settings
+    from tests.support.server import LiveServer
+
+    files = _hostile_files(work)
+    settings = {**base_settings(work / "server"), **({"database_url": db} if db else {})}
+    server = LiveServer(work / "server", settings).start()
+    try:
+        answers = []
+        for path in files:
+            with path.open("rb") as handle:
+                form = {":action": "file_upload", "protocol_version": "1"}
+                response = requests.post(server.index_url, auth=ADMIN, files={"content": (path.name, handle)},
+                                         data=form, timeout=120)  # fmt: skip
+            answers.append(f"{path.name}: {response.status_code}")
+        peaks = []
+        for pid in faults.children(server.process.pid):
+            status = Path(f"/proc/{pid}/status").read_text()
+            peaks += [int(line.split()[1]) // 1024 for line in status.splitlines() if line.startswith("VmHWM:")]
+    finally:
+        server.stop()
+    refused = sum(a.endswith(": 400") for a in answers)
+    return {"hostile": len(files), "refused": refused, "peak_mb": max(peaks, default=None),
+            "notes": ", ".join(a for a in answers if not a.endswith(": 400"))}  # fmt: skip
+
+
+def _fuzz(work: Path, db: str | None, quick: bool) -> dict[str, Any]:
+    """The suite's hypothesis fuzz tests (fixed seed, SQLite and PostgreSQL), with hypothesis' statistics."""
+    import re
+    import subprocess
+
+    root = Path(__file__).resolve().parents[1]
+    command = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "tests/unit/test_fuzz.py",
+               "--hypothesis-show-statistics"]  # fmt: skip
+    done = subprocess.run(command, cwd=root, capture_output=True, text=True, timeout=1800)
+    passing = sum(int(n) for n in re.findall(r"(\d+) passing examples", done.stdout))
+    failing = sum(int(n) for n in re.findall(r"(\d+) failing examples", done.stdout))
+    summary = done.stdout.strip().splitlines()[-1] if done.stdout.strip() else done.stderr[-200:]
+    return {"fuzz_cases": passing + failing, "fuzz_failures": failing, "notes": summary}
+
+
 ROWS: list[Row] = [
     Row("kill-uploads", "kill -9 of the worker during uploads of a 3 MB wheel", _kill_uploads),
     Row("kill-reindex", "kill -9 of `reindex` after the database was lost", _kill_reindex),
     Row("race-reindex", "uploads, yanks, deletes during `reindex`", _race_reindex),
     Row("identical", "20 identical concurrent uploads", _identical),
+    Row("bombs", "zip/gzip bombs (1 GiB), damaged deflate, cut gzip trailer", _bombs, ("sqlite",)),
+    Row("fuzz", "hypothesis fuzz: URLs, headers, upload forms, API bodies (both databases)", _fuzz, ("sqlite",)),
 ]
 
 

@@ -9,14 +9,9 @@ from typing import Any
 from flask import Flask
 from werkzeug.middleware.proxy_fix import ProxyFix
 
-from .auth import load_auth
-from .auth.policy import AccessPolicy
-from .core.archives import ArchiveLimits
 from .extensions import csrf, db, login_manager
-from .index.service import Policy
+from .runtime import build_runtime
 from .settings import INSTANCE_ENV, Settings, load_settings
-from .storage import load_storage
-from .web.context import Runtime
 
 __version__ = "0.1.0"
 log = logging.getLogger("flaskpypi")
@@ -30,7 +25,12 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     settings, config_file = load_settings(app.instance_path, test_config)
     _configure_logging(settings)
     _configure_flask(app, settings)
-    app.extensions["flaskpypi"] = _runtime(settings)
+    from .web.session import session_principal
+
+    app.extensions["flaskpypi"] = build_runtime(
+        settings, app.instance_path, session=lambda: db.session, engine=lambda: db.engine,
+        session_principal=session_principal,
+    )  # fmt: skip
     db.init_app(app)
     csrf.init_app(app)
     login_manager.init_app(app)
@@ -94,28 +94,18 @@ def _configure_flask(app: Flask, settings: Settings) -> None:
     app.json.sort_keys = False  # type: ignore[attr-defined]
 
 
-def _runtime(settings: Settings) -> Runtime:
-    storage = load_storage(settings.storage_url, settings.storage_options)
-    backend = load_auth(settings.auth_backend, settings, settings.auth_options)
-    access = AccessPolicy(backend, settings.default_read, settings.default_write, settings.cache_update)
-    policy = Policy(settings.allow_overwrite, settings.allow_delete, settings.max_upload_size,
-                    ArchiveLimits.from_settings(settings), settings.upload_wait)  # fmt: skip
-    return Runtime(settings, storage, access, policy)
-
-
 def _register_web(app: Flask) -> None:
-    from .web import api, fallback, files, guard, health, simple, ui
+    from .web import api, fallback, files, guard, health, indexes, simple, ui
     from .web.access import init_access
     from .web.errors import register_error_handlers
     from .web.metrics import init_metrics
     from .web.security import init_security
-    from .web.session import session_principal
 
-    app.extensions["flaskpypi"].session_principal = session_principal
     guard.install(app)
-    for module in (health, simple, files, api, ui, fallback):
+    for module in (health, simple, files, api, ui, fallback, indexes):
         app.register_blueprint(module.bp)
     csrf.exempt(fallback.bp)
+    csrf.exempt(indexes.bp)
     csrf.exempt(api.bp)
     csrf.exempt(simple.bp)
     csrf.exempt(files.bp)

@@ -13,6 +13,8 @@ from dataclasses import MISSING, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
+from .core.views import Layout, ViewConfigError, build_layout
+
 log = logging.getLogger(__name__)
 ENV_PREFIX = "FLASKPYPI_"
 CONFIG_ENV = "FLASKPYPI_CONFIG"
@@ -123,7 +125,10 @@ class Settings:
         "", _as_str, "SQLAlchemy URL of the metadata database. Default: SQLite in the instance folder"
     )
     secret_key: str = _setting(
-        "", _as_str, "signs sessions and CSRF tokens. Default: generated once into <instance>/secret_key"
+        "",
+        _as_str,
+        "signs sessions and CSRF tokens; every host must share it. Required with any database but SQLite "
+        "(several hosts); with SQLite, generated once into <instance>/secret_key",
     )
     admin_user: str = _setting("", _as_str, "name of the admin user defined in the config")
     admin_password: str = _setting("", _as_str, "the admin's password in clear (prefer admin_password_hash)")
@@ -162,6 +167,20 @@ class Settings:
     login_limit_user_total: int = _setting(
         100, int, "failed logins allowed per user from all addresses in the window; then 429 for that user"
     )
+    indexes: dict = _setting(
+        {},
+        _as_dict,
+        "[indexes.<name>] tables: type = hosted or upstream (url, username, password, mode, ttl); "
+        "the built-in hosted index is 'default'",
+    )
+    views: dict = _setting(
+        {},
+        _as_dict,
+        "[views.<name>] tables: members (index names or tables with allow, deny, pin, versions, "
+        "prereleases, yanked, min_age, uploaded_before, files) and resolve = first or merge",
+    )
+    default_view: str = _setting("", _as_str, "the view /simple/ serves (empty: the built-in index and fallback)")
+    default_index: str = _setting("", _as_str, "the hosted index the root upload URLs take (empty: 'default')")
     fallback: str = _setting(
         "none", _choice(*FALLBACKS), "what to do for projects the index does not hold: none, redirect, cache, mirror"
     )
@@ -276,6 +295,13 @@ class Settings:
         if self.metrics == "token" and not self.metrics_token:
             raise SettingsError("Setting 'metrics' is 'token' but 'metrics_token' is empty: set one")
 
+    def layout(self) -> Layout:
+        """The indexes and views these settings describe; SettingsError names a malformed one."""
+        try:
+            return build_layout(self.indexes, self.views, self.default_view, self.default_index)
+        except ViewConfigError as exc:
+            raise SettingsError(f"Malformed indexes or views: {exc}") from None
+
     @classmethod
     def names(cls) -> list[str]:
         """Every setting's name."""
@@ -358,6 +384,7 @@ def load_settings(
         values[name.lower()] = _parse(name.lower(), value, "test config")
     settings = Settings(**values)
     _fill_instance_defaults(settings, Path(instance_path))
+    settings.layout()  # indexes and views are checked together, at start
     return settings, path
 
 
@@ -368,6 +395,12 @@ def _fill_instance_defaults(settings: Settings, instance: Path) -> None:
     if not settings.database_url:
         settings.database_url = f"sqlite:///{(instance / 'flaskpypi.sqlite').resolve()}"
     if not settings.secret_key:
+        if not settings.database_url.startswith("sqlite"):
+            raise SettingsError(
+                "Setting 'secret_key' is required with a shared database: every host behind a load balancer "
+                "must sign sessions and CSRF tokens with the same key. Set FLASKPYPI_SECRET_KEY (for example "
+                "the output of `python -c 'import secrets; print(secrets.token_urlsafe(48))'`) on every host"
+            )
         settings.secret_key = _instance_secret(instance)
 
 

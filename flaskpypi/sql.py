@@ -1,16 +1,32 @@
 """The SQLAlchemy base every table of flaskpypi (index, auth, upstream) shares, its column types, and the
-counters (serials) that per-process caches are keyed by."""
+PostgreSQL advisory locks that coordinate several hosts, and the counters (serials) that per-process caches
+are keyed by."""
 
 from __future__ import annotations
 
 import functools
+import hashlib
 import threading
-from collections.abc import Callable, Hashable, Sequence
+import time
+from collections.abc import Callable, Hashable, Iterator, Sequence
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
 from cachetools import LRUCache
-from sqlalchemy import BigInteger, Connection, DateTime, String, TypeDecorator, column, insert, table, update
+from sqlalchemy import (
+    BigInteger,
+    Connection,
+    DateTime,
+    Engine,
+    String,
+    TypeDecorator,
+    column,
+    insert,
+    table,
+    text,
+    update,
+)
 from sqlalchemy.orm import DeclarativeBase, Session
 
 T = TypeVar("T")
@@ -35,6 +51,84 @@ class UTCDateTime(TypeDecorator):
 
 class Base(DeclarativeBase):
     """The one metadata object every table of flaskpypi belongs to (Alembic reads it)."""
+
+
+UNBOUNDED = "flaskpypi.unbounded"  # Connection.info flag: the statement-deadline watchdog leaves it alone
+
+
+def allow_long_statements(conn: Any) -> None:
+    """Lift this transaction's statement and lock timeouts (PostgreSQL's `SET LOCAL`, gone at commit) and the
+    watchdog's deadline (until the connection goes back to the pool): for migrations, ANALYZE and lock waits
+    that may rightly take longer than `database_timeout`. `conn` is a Connection or a Session."""
+    connection = conn.connection() if hasattr(conn, "get_bind") else conn
+    if connection.dialect.name == "postgresql":
+        connection.execute(text("SET LOCAL statement_timeout = 0"))
+        connection.execute(text("SET LOCAL lock_timeout = 0"))
+    connection.info[UNBOUNDED] = True
+
+
+def advisory_key(name: str) -> int:
+    """A signed 64-bit PostgreSQL advisory-lock key for a name (a filename, a lock's purpose)."""
+    return int.from_bytes(hashlib.blake2b(name.encode(), digest_size=8).digest(), "big", signed=True)
+
+
+class PgLock:
+    """A PostgreSQL session advisory lock on a connection of its own, taken by polling
+    `pg_try_advisory_lock` (no statement ever waits, so no timeout can fire), seen by every host, and
+    dropped by the server when its holder dies."""
+
+    def __init__(self, engine: Engine, name: str) -> None:
+        self.engine = engine
+        self.key = advisory_key(name)
+        self.conn: Connection | None = None
+
+    def try_acquire(self) -> bool:
+        """Take the lock if nobody holds it; never blocks."""
+        conn = self.engine.connect()
+        try:
+            taken = conn.execute(text("SELECT pg_try_advisory_lock(:k)"), {"k": self.key}).scalar()
+            conn.commit()
+        except BaseException:
+            conn.close()
+            raise
+        if not taken:
+            conn.close()
+            return False
+        self.conn = conn
+        return True
+
+    def acquire(self, wait: float | None, poll: float = 0.1) -> bool:
+        """Poll for up to `wait` seconds (None: until taken); True when held."""
+        deadline = None if wait is None else time.monotonic() + wait
+        while not self.try_acquire():
+            if deadline is not None and time.monotonic() >= deadline:
+                return False
+            time.sleep(poll)
+        return True
+
+    def release(self) -> None:
+        """Free the lock (idempotent); closing the connection frees it too."""
+        conn, self.conn = self.conn, None
+        if conn is None:
+            return
+        try:
+            conn.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": self.key})
+            conn.commit()
+        except Exception:  # the server frees a session lock with its connection anyway
+            conn.invalidate()
+        finally:
+            conn.close()
+
+
+@contextmanager
+def pg_lock(engine: Engine, name: str, wait: float | None) -> Iterator[bool]:
+    """Hold the named advisory lock while the block runs; yields False when `wait` ran out first."""
+    lock = PgLock(engine, name)
+    held = lock.acquire(wait)
+    try:
+        yield held
+    finally:
+        lock.release()
 
 
 # -- counters: what changed, read in one cheap query per request ---------------------------------

@@ -16,21 +16,25 @@ def basic(user: str = ADMIN[0], password: str = ADMIN[1]) -> dict[str, str]:
     return {"Authorization": f"Basic {token}"}
 
 
-def upload_form(path: Path, data: bytes | None = None, **fields: Any) -> dict[str, Any]:
-    """The multipart form twine sends for a file (fields override or add; None removes)."""
-    import io
-
-    body = path.read_bytes() if data is None else data
-    wheel = path.name.endswith(".whl")
-    form: dict[str, Any] = {
+def twine_fields(filename: str, body: bytes) -> dict[str, str]:
+    """The text fields twine sends with a file (the legacy upload API)."""
+    wheel = filename.endswith(".whl")
+    return {
         ":action": "file_upload",
         "protocol_version": "1",
         "filetype": "bdist_wheel" if wheel else "sdist",
         "pyversion": "py3" if wheel else "source",
         "metadata_version": "2.1",
         "sha256_digest": hashlib.sha256(body).hexdigest(),
-        "content": (io.BytesIO(body), path.name),
     }
+
+
+def upload_form(path: Path, data: bytes | None = None, **fields: Any) -> dict[str, Any]:
+    """The multipart form twine sends for a file, for Flask's test client (fields override or add; None removes)."""
+    import io
+
+    body = path.read_bytes() if data is None else data
+    form: dict[str, Any] = {**twine_fields(path.name, body), "content": (io.BytesIO(body), path.name)}
     for key, value in fields.items():
         if value is None:
             form.pop(key, None)

@@ -20,9 +20,10 @@ from .indexing import reindex, upgrade_db
 from .makeconfig import make_config
 from .serve import serve
 from .storage import migrate
+from .views import index, view
 
 DEFAULT_PORT = "6543"
-APP_COMMANDS = [reindex, upgrade_db, *ACCESS_COMMANDS, cache, migrate]
+APP_COMMANDS = [reindex, upgrade_db, *ACCESS_COMMANDS, cache, migrate, index, view]
 
 
 def register_commands(app: Flask) -> None:

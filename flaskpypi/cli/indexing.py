@@ -7,7 +7,7 @@ from flask import current_app
 from flask.cli import with_appcontext
 
 from ..extensions import db
-from ..index.migrate import start_lock, upgrade
+from ..index.migrate import REBUILD, start_lock, upgrade
 from ..index.rebuild import Rebuilder
 
 
@@ -22,10 +22,19 @@ def reindex() -> None:
         click.echo(f"Indexed {projects} projects, {files} files.")
         return
     click.echo(f"Rebuilding the index from {runtime.storage.describe()} ...")
-    listing = runtime.storage.iter_files()
+    engine, folder = db.engine, current_app.instance_path
+    with start_lock(engine, folder, REBUILD, wait=0) as free:
+        if not free:
+            click.echo("Another rebuild is running (here or on another host); waiting for it ...", err=True)
+    # One listing pass to count (pages of a thousand keys on object stores: cheap next to reading every
+    # sidecar), so the bar has a total; the rebuild lists again, holding a batch or two in memory.
+    total = sum(1 for _ in runtime.storage.iter_files())
+    err = click.get_text_stream("stderr")
     with (
-        start_lock(current_app.instance_path),
-        click.progressbar(listing, label="Reading storage", show_pos=True, file=click.get_text_stream("stderr")) as bar,
+        start_lock(engine, folder, REBUILD),  # after another's, this one reconciles what changed since: quick
+        click.progressbar(
+            runtime.storage.iter_files(), length=total, label="Reading storage", show_pos=True, file=err
+        ) as bar,  # fmt: skip
     ):
         projects, files = Rebuilder(db.session, runtime.storage, runtime.policy).rebuild(bar)
         swept = runtime.storage.sweep_temporary()
@@ -38,6 +47,6 @@ def reindex() -> None:
 @with_appcontext
 def upgrade_db() -> None:
     """Apply schema migrations (the server also does this when it starts)."""
-    with start_lock(current_app.instance_path):
+    with start_lock(db.engine, current_app.instance_path):
         upgrade(db.engine)
     click.echo("The database schema is up to date.")

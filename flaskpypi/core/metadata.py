@@ -45,24 +45,22 @@ _LISTS = {
     "import_names",
     "import_namespaces",
 }
-_KNOWN_SINGLE = {
-    "metadata_version",
-    "name",
-    "version",
+# Single-use fields whose text PyPI's JSON API shows as it is (null when absent).
+_STRING_INFO = (
     "summary",
     "description",
     "description_content_type",
-    "keywords",
-    "home_page",
-    "download_url",
     "author",
     "author_email",
     "maintainer",
     "maintainer_email",
     "license",
     "license_expression",
+    "home_page",
+    "download_url",
     "requires_python",
-}
+)
+_KNOWN_SINGLE = {"metadata_version", "name", "version", "keywords", *_STRING_INFO}
 
 
 @dataclass
@@ -169,20 +167,6 @@ def _refuse_nul(fields: Mapping[str, object]) -> None:
 
 # -- PyPI's JSON API ---------------------------------------------------------------------------------
 
-_STRING_INFO = (
-    "summary",
-    "description",
-    "description_content_type",
-    "author",
-    "author_email",
-    "maintainer",
-    "maintainer_email",
-    "license",
-    "license_expression",
-    "home_page",
-    "download_url",
-    "requires_python",
-)
 _LIST_INFO = ("license_files", "requires_dist", "provides_extra", "dynamic")
 _LABEL_PUNCTUATION = str.maketrans("", "", string.punctuation + string.whitespace)
 

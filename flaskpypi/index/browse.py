@@ -1,8 +1,9 @@
-"""Browsing and searching projects for people: newest activity first, keyset-paginated, filtered by a reader.
+"""Browsing and searching projects for people, filtered by a reader, fast at any size.
 
-Search is a substring match over the name, display name and summary (each word must match one of them).
-Pages are cut by (last_update, id) so the tenth page costs what the first does; a `readable` filter (the
-access policy, applied by the caller) drops what the asker may not see, batch by batch.
+Listings sort by last activity (newest first) or by name and page both ways by keyset (the row a page ends
+or starts at), so the thousandth page costs what the first does. Searches use the full-text index (`search`):
+ranked, they page by number over at most `search.MAX_RESULTS` matches. A `readable` filter (the access policy,
+applied by the caller) drops what the asker may not see, batch by batch.
 """
 
 from __future__ import annotations
@@ -12,15 +13,15 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import NamedTuple
 
-from sqlalchemy import ColumnElement, Select, and_, exists, or_, select
+from sqlalchemy import Select, and_, func, or_, select
 from sqlalchemy.orm import Session
 
 from ..core.names import canonical
-from .models import LIVE, File, Project
+from . import search
+from .models import LIVE, Counter, File, Project, listed
 from .service import sort_key
 
-MAX_QUERY = 100
-MAX_TERMS = 8
+SORTS = ("updated", "name")
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 MICROSECOND = timedelta(microseconds=1)
 
@@ -61,35 +62,20 @@ class ProjectRow(NamedTuple):
 
 @dataclass
 class ProjectPage:
-    """One page of a listing: its rows, the newest version of each, and where the next page starts."""
+    """One page: its rows, the newest version of each, and the cursors (listings) or numbers (searches) of
+    the pages before and after it."""
 
     rows: list[ProjectRow]
-    next: Cursor | None
+    next: str | None = None
+    previous: str | None = None
     latest: dict[int, str] = field(default_factory=dict)
     exact: ProjectRow | None = None
+    number: int = 1
+    pages: int = 1
+    total: int = 0
 
 
 Readable = Callable[[list[ProjectRow]], list[ProjectRow]]
-
-
-def terms(query: str) -> list[str]:
-    """The words of a search, at most MAX_TERMS of them, each within MAX_QUERY characters."""
-    return query[:MAX_QUERY].split()[:MAX_TERMS]
-
-
-def _like(word: str) -> str:
-    escaped = word.lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-    return f"%{escaped}%"
-
-
-def _matches(word: str) -> ColumnElement[bool]:
-    """One word matches the normalised name, the display name or the summary, ignoring case."""
-    pattern = _like(word)
-    return or_(
-        Project.name.like(_like(canonical(word)) if canonical(word) else pattern, escape="\\"),
-        Project.display_name.ilike(pattern, escape="\\"),
-        Project.summary.ilike(pattern, escape="\\"),
-    )
 
 
 class ProjectBrowser:
@@ -100,44 +86,76 @@ class ProjectBrowser:
         self.batch = batch
 
     def _base(self) -> Select:
-        has_files = exists().where(File.project_id == Project.id, File.state == LIVE)
         return select(Project.name, Project.display_name, Project.summary, Project.last_update, Project.id,
-                      Project.status).where(or_(has_files, Project.status != "active"))  # fmt: skip
+                      Project.status).where(listed())  # fmt: skip
 
-    def page(self, query: str, after: Cursor | None, size: int, readable: Readable) -> ProjectPage:
-        """Up to `size` readable projects matching `query`, after the cursor, newest activity first."""
-        words = terms(query)
-        stmt = self._base().where(*[_matches(w) for w in words])
-        exact = None
-        if words:
-            wanted = canonical(" ".join(words).replace(" ", "-"))
-            stmt = stmt.where(Project.name != wanted)
-            if after is None:
-                exact = next(iter(readable(self._rows(self._base().where(Project.name == wanted)))), None)
-        rows, cursor = self._collect(stmt, after, size, readable)
-        found = [*rows, *([exact] if exact else [])]
-        return ProjectPage(rows, cursor, self.latest_versions([r.id for r in found]), exact)
+    def listing(self, sort: str, after: str | None, before: str | None, size: int,
+                readable: Readable) -> ProjectPage:  # fmt: skip
+        """Up to `size` readable projects after (or before) a cursor, by last activity or by name."""
+        sort = sort if sort in SORTS else SORTS[0]
+        backward = before is not None and after is None
+        cursor = _decode(sort, before if backward else after)
+        kept = self._collect(self._base(), sort, cursor, backward, size, readable)
+        rows = kept[:size]
+        more = len(kept) > size
+        if backward:
+            rows.reverse()
+        first, last = (_encode(sort, rows[0]), _encode(sort, rows[-1])) if rows else (None, None)
+        page = ProjectPage(rows, next=last if (more if not backward else rows) else None,
+                           previous=first if (more if backward else cursor is not None and rows) else None)  # fmt: skip
+        page.latest = self.latest_versions([r.id for r in rows])
+        return page
 
-    def _collect(self, stmt: Select, after: Cursor | None, size: int,
-                 readable: Readable) -> tuple[list[ProjectRow], Cursor | None]:  # fmt: skip
-        """Read batches until a page and one more row are readable, or the rows run out."""
+    def _collect(self, stmt: Select, sort: str, cursor: object, backward: bool, size: int,
+                 readable: Readable) -> list[ProjectRow]:  # fmt: skip
+        """Read batches in the listing's order until a page and one more row are readable, or rows run out."""
         kept: list[ProjectRow] = []
         while True:
-            batch = self._rows(_after(stmt, after).order_by(Project.last_update.desc(), Project.id.desc())
-                               .limit(self.batch))  # fmt: skip
-            if not batch:
-                return kept, None
-            for row in readable(batch):
-                kept.append(row)
-                if len(kept) > size:
-                    last = kept[size - 1]
-                    return kept[:size], Cursor(last.last_update, last.id)
-            if len(batch) < self.batch:
-                return kept, None
-            after = Cursor(batch[-1].last_update, batch[-1].id)
+            batch = self._rows(_seek(stmt, sort, cursor, backward).limit(self.batch))
+            kept.extend(readable(batch))
+            if len(kept) > size or len(batch) < self.batch:
+                return kept
+            cursor = _key(sort, batch[-1])
+
+    def search(self, query: str, number: int, size: int, readable: Readable) -> ProjectPage:
+        """Page `number` of the readable projects matching `query`, best first (see `search.ranked`)."""
+        ids = search.ranked(self.session, query)
+        found: dict[int, ProjectRow] = {}
+        for start in range(0, len(ids), self.batch):
+            chunk = ids[start : start + self.batch]
+            found.update((r.id, r) for r in readable(self._rows(self._base().where(Project.id.in_(chunk)))))
+        rows = [found[i] for i in ids if i in found]
+        pages = max(1, -(-len(rows) // size))
+        number = min(max(1, number), pages)
+        shown = rows[(number - 1) * size : number * size]
+        wanted = canonical(query.strip().replace(" ", "-"))
+        exact = rows[0] if rows and rows[0].name == wanted else None
+        return ProjectPage(shown, next=str(number + 1) if number < pages else None,
+                           previous=str(number - 1) if number > 1 else None,
+                           latest=self.latest_versions([r.id for r in shown]), exact=exact,
+                           number=number, pages=pages, total=len(rows))  # fmt: skip
 
     def _rows(self, stmt: Select) -> list[ProjectRow]:
         return [ProjectRow(*row) for row in self.session.execute(stmt)]
+
+    def listed(self, names: Sequence[str]) -> list[str]:
+        """Those of these project names that the listings hold."""
+        found: list[str] = []
+        for start in range(0, len(names), self.batch):
+            chunk = names[start : start + self.batch]
+            found += self.session.scalars(select(self._base().where(Project.name.in_(chunk)).subquery().c.name))
+        return found
+
+    def count(self) -> int:
+        """How many projects the listings hold (every reader's share of them is the caller's business);
+        counted once per change of the index (the serial), per process."""
+        serial = self.session.scalar(select(Counter.value).where(Counter.name == "serial")) or 0
+        key = (str(self.session.get_bind().url), serial)
+        if key not in _COUNTS:
+            if len(_COUNTS) > 16:
+                _COUNTS.clear()
+            _COUNTS[key] = self.session.scalar(select(func.count()).select_from(self._base().subquery())) or 0
+        return _COUNTS[key]
 
     def latest_versions(self, project_ids: Sequence[int]) -> dict[int, str]:
         """The version each project's listing shows (see latest_version), for a page of projects."""
@@ -170,12 +188,35 @@ def _is_final(version: str) -> bool:
     return key[0] == 1 and not (key[1].is_prerelease or key[1].is_devrelease)  # type: ignore[union-attr]
 
 
-def _after(stmt: Select, cursor: Cursor | None) -> Select:
-    if cursor is None:
-        return stmt
-    return stmt.where(
-        or_(
-            Project.last_update < cursor.last_update,
-            and_(Project.last_update == cursor.last_update, Project.id < cursor.id),
-        )
-    )
+_COUNTS: dict[tuple[str, int], int] = {}  # (database, serial) -> count; older serials are dropped
+
+
+def _key(sort: str, row: ProjectRow) -> object:
+    return row.name if sort == "name" else Cursor(row.last_update, row.id)
+
+
+def _encode(sort: str, row: ProjectRow) -> str:
+    return row.name if sort == "name" else Cursor(row.last_update, row.id).encode()
+
+
+def _decode(sort: str, text: str | None) -> object:
+    if not text:
+        return None
+    return canonical(text) if sort == "name" else Cursor.decode(text)
+
+
+def _seek(stmt: Select, sort: str, cursor: object, backward: bool) -> Select:
+    """The listing's rows past the cursor, in its order (reversed when paging backward)."""
+    if sort == "name":
+        if isinstance(cursor, str):
+            stmt = stmt.where(Project.name < cursor if backward else Project.name > cursor)
+        return stmt.order_by(Project.name.desc() if backward else Project.name)
+    if isinstance(cursor, Cursor):
+        newer = or_(Project.last_update > cursor.last_update,
+                    and_(Project.last_update == cursor.last_update, Project.id > cursor.id))  # fmt: skip
+        older = or_(Project.last_update < cursor.last_update,
+                    and_(Project.last_update == cursor.last_update, Project.id < cursor.id))  # fmt: skip
+        stmt = stmt.where(newer if backward else older)
+    if backward:
+        return stmt.order_by(Project.last_update, Project.id)
+    return stmt.order_by(Project.last_update.desc(), Project.id.desc())

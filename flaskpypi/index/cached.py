@@ -90,24 +90,37 @@ class CacheIndex(IndexService):
         return files
 
     def prune(self, files: Iterable[File]) -> int:
-        """Remove cached files from storage and the index entirely (they may be fetched again later)."""
-        touched: dict[int, Project] = {}
-        count = 0
+        """Remove cached files from storage and the index entirely (they may be fetched again later); one
+        transaction per project, under its lock (the order every writer keeps: project, files, serial)."""
+        by_project: dict[str, set[str]] = {}
         for f in files:
-            key = f"{f.project.name}/{f.filename}"
-            for suffix in (SIDECAR_SUFFIX, "", METADATA_SUFFIX, PROVENANCE_SUFFIX):
-                self.storage.delete(key + suffix)
-            touched[f.project.id] = f.project
-            self.session.delete(f)
-            count += 1
-        self.session.flush()
-        for project in touched.values():
+            by_project.setdefault(f.project.name, set()).add(f.filename)
+        count = 0
+        for name in sorted(by_project):
+            project = self.lock_project(name)
+            if project is None:
+                continue
+            rows = self.session.scalars(
+                select(File).where(
+                    File.project_id == project.id,
+                    File.filename.in_(sorted(by_project[name])),
+                    File.origin == CACHE_ORIGIN,
+                    File.state == LIVE,
+                )
+            ).all()
+            for f in rows:
+                key = f"{name}/{f.filename}"
+                for suffix in (SIDECAR_SUFFIX, "", METADATA_SUFFIX, PROVENANCE_SUFFIX):
+                    self.storage.delete(key + suffix)
+                self.session.delete(f)
+                count += 1
+            self.session.flush()
             left = self.session.scalar(select(func.count(File.id)).where(File.project_id == project.id))
             if not left and not project.settings and project.status == "active":
                 self.session.delete(project)
-            else:
+            elif rows:
                 self.bump(project)
-        self.session.commit()
+            self.session.commit()
         log.info("Pruned %d cached files", count)
         return count
 
@@ -115,12 +128,16 @@ class CacheIndex(IndexService):
 
     def set_project_settings(self, name: str, changes: Mapping[str, Any]) -> Project:
         """Change an admin's per-project settings (None removes a key); the project may hold no file yet."""
-        project = self.project(name)
+        validate_project_name(name)
+        project = self.lock_project(name)
         if project is None:
-            validate_project_name(name)
             project = Project(name=canonical(name), display_name=name, settings={})
             self.session.add(project)
-            self.session.flush()
+            try:
+                self.session.flush()
+            except IntegrityError:  # created meanwhile by another writer: lock that one
+                project = self.lock_project(name)
+                assert project is not None
         settings = dict(project.settings or {})
         for key, value in changes.items():
             if value is None:

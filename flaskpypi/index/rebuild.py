@@ -7,9 +7,11 @@ import shutil
 import tempfile
 import time
 from collections.abc import Iterable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
+from datetime import datetime
 
-from sqlalchemy import func, select, text, update
+from sqlalchemy import func, insert, select, text, update
 from sqlalchemy.exc import IntegrityError, OperationalError
 
 from ..core.dists import parse_filename, read_core_metadata
@@ -22,18 +24,23 @@ from ..core.records import (
     SIDECAR_SUFFIX,
     FileRecord,
     ProjectState,
+    utcnow,
 )
 from ..core.upload import build_record
+from ..sql import allow_long_statements
 from ..storage import StoredFile
-from .models import LIVE, PENDING, Counter, File, Project
+from . import search
+from .models import LIVE, PENDING, Counter, File, Project, record_values
 from .service import JSON_META, IndexService
 
 log = logging.getLogger(__name__)
 DIST_SUFFIXES = (".whl", ".tar.gz", ".zip")
 REBUILD_MARKER = "rebuild-running"
 RECONCILE_ATTEMPTS = 5
-BATCH = 500
+BATCH = 500  # files (and at most as many projects) reconciled in one short transaction
+READERS = 16  # storage reads in flight (one request per object); two batches are held at a time at most
 PG_LOCK_TIMEOUT_MS = 100
+STATE_FOLDERS = "_"  # folders of shared state (upstream pages), not projects
 
 
 @dataclass
@@ -54,6 +61,8 @@ def group_by_project(listing: Iterator[StoredFile]) -> Iterator[ProjectKeys]:
         if "/" not in stored.key:
             continue
         project, name = stored.key.split("/", 1)
+        if project.startswith(STATE_FOLDERS):
+            continue
         if current is None or current.name != project:
             if current is not None:
                 yield current
@@ -68,6 +77,31 @@ def group_by_project(listing: Iterator[StoredFile]) -> Iterator[ProjectKeys]:
             current.extras.add(name)
     if current is not None:
         yield current
+
+
+def _take(groups: Iterator[ProjectKeys], files: int) -> list[ProjectKeys]:
+    """The next projects of the listing, up to about `files` keys (at least one project)."""
+    taken: list[ProjectKeys] = []
+    count = 0
+    for keys in groups:
+        taken.append(keys)
+        count += len(keys.dists) + len(keys.sidecars) + 1
+        if count >= files:
+            break
+    return taken
+
+
+@dataclass
+class Batch:
+    """Projects being reconciled together: the rows noted before reading storage, and the reads in flight."""
+
+    keys: list[ProjectKeys]
+    projects: dict[str, tuple[int, int]]  # name -> (id, serial) as noted
+    rows: dict[str, dict[str, str]]  # name -> filename -> state as noted
+    reads: dict[tuple[str, str], Future] = field(default_factory=dict)
+    states: dict[str, Future] = field(default_factory=dict)
+    vanished: dict[tuple[str, str], Future] = field(default_factory=dict)
+    alone: set[str] = field(default_factory=set)
 
 
 class Moved(Exception):
@@ -85,26 +119,232 @@ class Rebuilder(IndexService):
     """
 
     def rebuild(self, listing: Iterable[StoredFile] | None = None) -> tuple[int, int]:
-        """Returns (projects, live files) indexed; `listing` (storage's, maybe wrapped in a progress bar)."""
+        """Returns (projects, live files) indexed; `listing` (storage's, maybe wrapped in a progress bar).
+
+        Projects are reconciled in batches of about BATCH files: the database's rows of a batch are read
+        first (noting serials), then the batch's objects are read with READERS requests in flight (one
+        request per object: the sidecar), while the previous batch is written in one short transaction
+        that numbers serials in memory and writes the counter once. A project that a writer changed
+        meanwhile, or that needs care (a pending upload, a file filed under another project), is
+        reconciled alone afterwards. PostgreSQL gets ANALYZE at the end.
+        """
         self.session.rollback()
         self.ensure_serial()
         self._set_marker(True)
         self.session.commit()
-        projects = files = 0
+        totals = [0, 0]
         seen: set[str] = set()
-        for keys in group_by_project(iter(listing if listing is not None else self.storage.iter_files())):
-            seen.add(keys.name)
-            count = self._reconcile(keys)
-            projects, files = projects + bool(count), files + count
+        groups = group_by_project(iter(listing if listing is not None else self.storage.iter_files()))
+        with ThreadPoolExecutor(READERS, thread_name_prefix="flaskpypi-rebuild") as pool:
+            ahead: Batch | None = None
+            while True:
+                keys = _take(groups, BATCH)
+                seen.update(k.name for k in keys)
+                batch = self._prepare(keys, pool) if keys else None
+                if ahead is not None:
+                    self._finish(ahead, totals)
+                if batch is None:
+                    break
+                ahead = batch
         self.session.rollback()
         for name in sorted(set(self.session.scalars(select(Project.name))) - seen):
             keys = next(group_by_project(self.storage.iter_files(name + "/")), None) or ProjectKeys(name)
-            count = self._reconcile(keys)
-            projects, files = projects + bool(count), files + count
+            self._count(totals, self._reconcile(keys))
         self._set_marker(False)
         self.session.commit()
-        log.info("Rebuilt the index from %s: %d projects, %d files", self.storage.describe(), projects, files)
-        return projects, files
+        self.analyze()
+        log.info("Rebuilt the index from %s: %d projects, %d files", self.storage.describe(), *totals)
+        return totals[0], totals[1]
+
+    def analyze(self) -> None:
+        """Refresh the planner's statistics (PostgreSQL), so pages use their indexes after a bulk load."""
+        if self.session.get_bind().dialect.name != "postgresql":
+            return
+        allow_long_statements(self.session)
+        self.session.execute(text("ANALYZE projects"))
+        self.session.execute(text("ANALYZE files"))
+        self.session.commit()
+
+    @staticmethod
+    def _count(totals: list[int], live: int) -> None:
+        totals[0] += bool(live)
+        totals[1] += live
+
+    def _prepare(self, keys: list[ProjectKeys], pool: ThreadPoolExecutor) -> Batch:
+        """Note the batch's rows and serials, then start reading its objects (no transaction stays open)."""
+        self.session.rollback()
+        names = [k.name for k in keys]
+        projects = {
+            name: (pid, serial)
+            for pid, name, serial in self.session.execute(
+                select(Project.id, Project.name, Project.serial).where(Project.name.in_(names))
+            )
+        }
+        rows: dict[str, dict[str, str]] = {name: {} for name in names}
+        by_id = {pid: name for name, (pid, _) in projects.items()}
+        if by_id:
+            query = select(File.project_id, File.filename, File.state).where(File.project_id.in_(list(by_id)))
+            for pid, filename, state in self.session.execute(query):
+                rows[by_id[pid]][filename] = state
+        self.session.rollback()
+        batch = Batch(keys, projects, rows)
+        for k in keys:
+            pending = {f for f, st in rows[k.name].items() if st == PENDING}
+            if pending:
+                batch.alone.add(k.name)  # claims to settle first: the careful path
+                continue
+            for filename in sorted(set(k.dists) | k.sidecars):
+                batch.reads[(k.name, filename)] = pool.submit(self._record, k, filename)
+            if k.has_state:
+                batch.states[k.name] = pool.submit(self._state, k)
+            listed = set(k.dists) | k.sidecars
+            for filename in rows[k.name]:
+                if filename not in listed:
+                    batch.vanished[(k.name, filename)] = pool.submit(self._vanished, k.name, filename)
+        return batch
+
+    def _vanished(self, name: str, filename: str) -> bool:
+        key = f"{name}/{filename}"
+        return not self.storage.exists(key + SIDECAR_SUFFIX) and not self.storage.exists(key)
+
+    def _finish(self, batch: Batch, totals: list[int]) -> None:
+        """Write a prepared batch; projects it could not settle are reconciled one by one."""
+        outcome = self._results(batch)
+        for attempt in range(RECONCILE_ATTEMPTS):
+            try:
+                later = self._apply_batch(batch, outcome, totals)
+                break
+            except (IntegrityError, OperationalError) as exc:
+                self.session.rollback()
+                log.debug("Writing a batch again (%s)", type(exc).__name__)
+                time.sleep(0.02 * 2**attempt)
+        else:
+            later = [k.name for k in batch.keys if k.name not in batch.alone]
+        for k in batch.keys:
+            if k.name in batch.alone or k.name in later:
+                self._count(totals, self._reconcile(k))
+
+    @staticmethod
+    def _results(batch: Batch) -> dict[str, tuple[dict[str, FileRecord], ProjectState | None, set[str]]]:
+        """Each project's records, state and vanished rows, as the reads found them."""
+        out: dict[str, tuple[dict[str, FileRecord], ProjectState | None, set[str]]] = {}
+        for k in batch.keys:
+            if k.name not in batch.alone:
+                out[k.name] = ({}, batch.states[k.name].result() if k.name in batch.states else None, set())
+        for (name, filename), future in batch.reads.items():
+            record = future.result()
+            if record is not None:
+                out[name][0][filename] = record
+        for (name, filename), future in batch.vanished.items():
+            if future.result():
+                out[name][2].add(filename)
+        return out
+
+    def _apply_batch(self, batch: Batch, outcome: dict[str, tuple[dict[str, FileRecord], ProjectState | None,
+                     set[str]]], totals: list[int]) -> list[str]:  # fmt: skip
+        """One transaction for the batch: lock its projects (by id), check their serials, write rows, number
+        the changed projects' serials from one counter write, commit. Returns the projects left for later."""
+        self.session.rollback()
+        names = sorted(outcome)
+        later: list[str] = []
+        if not names:
+            return later
+        if self.session.get_bind().dialect.name == "postgresql":
+            self.session.execute(text(f"SET LOCAL lock_timeout = '{PG_LOCK_TIMEOUT_MS}ms'"))
+        self.session.execute(update(Project).where(Project.name.in_(names)).values(serial=Project.serial))
+        locked = {
+            p.name: p
+            for p in self.session.scalars(
+                select(Project).where(Project.name.in_(names)).execution_options(populate_existing=True)
+            )  # locked by the UPDATE above (FOR NO KEY UPDATE: inserts of new file rows go on)
+        }
+        files: dict[int, dict[str, File]] = {}
+        ids = [p.id for p in locked.values()]
+        for i in range(0, len(ids), BATCH):
+            query = select(File).where(File.project_id.in_(ids[i : i + BATCH])).order_by(File.id).with_for_update()
+            for f in self.session.scalars(query):
+                files.setdefault(f.project_id, {})[f.filename] = f
+        wanted = [f for n in names for f in outcome[n][0]]
+        owners: dict[str, int] = {}  # filename -> project id, for the files storage lists in this batch
+        for i in range(0, len(wanted), BATCH):
+            query = select(File.filename, File.project_id).where(File.filename.in_(wanted[i : i + BATCH]))
+            owners.update((filename, pid) for filename, pid in self.session.execute(query))
+        changed: list[Project] = []
+        fresh: list[tuple[str, dict[str, FileRecord], ProjectState | None]] = []
+        live_counts: list[int] = []
+        for name in names:
+            records, state, gone = outcome[name]
+            project = locked.get(name)
+            noted = batch.projects.get(name)
+            pid = project.id if project is not None else None
+            moved = (project.serial if project else None) != (noted[1] if noted else None)
+            if moved or any(owners.get(f, pid) != pid for f in records):
+                later.append(name)  # a writer moved it, or a file is filed elsewhere: the careful path
+                continue
+            if project is None:
+                if records:  # a new project: inserted in bulk below
+                    fresh.append((name, records, state))
+                elif state is not None:
+                    fresh.append((name, {}, state))
+                continue
+            rows = files.get(project.id, {})
+            dirty = False
+            for filename, record in records.items():
+                row = rows.get(filename)
+                if row is None:
+                    row = File(project=project, filename=filename)
+                    self.session.add(row)
+                    rows[filename] = row
+                    dirty = True
+                elif row.state == PENDING:
+                    continue
+                row.update_from(record)
+                dirty = dirty or self.session.is_modified(row)
+            for filename in gone:
+                row = rows.pop(filename, None)
+                if row is not None and row.state != PENDING:
+                    self.session.delete(row)
+                    dirty = True
+            dirty = self._update_project(project, records, state) or dirty
+            if not rows and state is None:
+                self.session.delete(project)
+                continue
+            if dirty:
+                changed.append(project)
+            live_counts.append(sum(1 for r in rows.values() if r.state == LIVE))
+        if changed or fresh:
+            top = self.advance(len(changed) + len(fresh))  # one counter write; serials numbered here
+            now = utcnow()
+            serials = iter(range(top - len(changed) - len(fresh) + 1, top + 1))
+            for project in changed:
+                project.serial, project.last_update = next(serials), now
+            self.session.flush()
+            live_counts.extend(self._insert_new(fresh, serials, now))
+        self.session.commit()
+        for live in live_counts:
+            self._count(totals, live)
+        return later
+
+    def _insert_new(self, fresh: list[tuple[str, dict[str, FileRecord], ProjectState | None]],
+                    serials: Iterator[int], now: datetime) -> list[int]:  # fmt: skip
+        """Bulk-insert projects new to the index and their files (two statements); their live counts."""
+        if not fresh:
+            return []
+        values = []
+        for name, records, state in fresh:
+            project = Project(name=name, display_name=name, summary="", settings={})
+            self._update_project(project, records, state)
+            values.append({"name": name, "display_name": project.display_name, "summary": project.summary,
+                           "status": project.status, "status_reason": project.status_reason,
+                           "settings": project.settings, "created": now, "last_update": now,
+                           "serial": next(serials)})  # fmt: skip
+        stmt = insert(Project).returning(Project.name, Project.id)
+        ids = {name: pid for name, pid in self.session.execute(stmt, values)}
+        rows = [{"project_id": ids[name], "filename": filename, **record_values(record)}
+                for name, records, _state in fresh for filename, record in records.items()]  # fmt: skip
+        if rows:
+            self.session.execute(insert(File), rows)
+        return [sum(1 for r in records.values() if not r.deleted) for _name, records, _state in fresh]
 
     def interrupted(self) -> bool:
         """Whether a rebuild started and never finished (killed): the next start-up finishes the job."""
@@ -198,6 +438,7 @@ class Rebuilder(IndexService):
             return 0
         if changed:
             self.bump(project)
+        search.note(self.session, project)  # the document is rewritten even when the rows were right
         self.session.commit()
         return self.session.scalar(select(func.count(File.id)).where(File.project_id == project.id,
                                                                      File.state == LIVE)) or 0  # fmt: skip
@@ -205,13 +446,12 @@ class Rebuilder(IndexService):
     def _lock(self, name: str, serial: int | None) -> Project | None:
         """The project row, locked until commit, if its serial is still `serial`; Moved otherwise.
 
-        SQLite: the first write takes the database's write lock. PostgreSQL: the serial counter, the
-        project and (next) its file rows are locked up front, and a short lock_timeout means the rebuild
-        gives way (and retries) rather than ever making a writer wait in a deadlock.
+        SQLite: the first write takes the database's write lock. PostgreSQL: the project, then its file
+        rows, then (at commit) the serial counter: the order every writer keeps; a short lock_timeout
+        means the rebuild gives way (and retries) rather than make a writer wait long.
         """
         if self.session.get_bind().dialect.name == "postgresql":
             self.session.execute(text(f"SET LOCAL lock_timeout = '{PG_LOCK_TIMEOUT_MS}ms'"))
-            self.session.execute(select(Counter.value).where(Counter.name == "serial").with_for_update())
         self.session.execute(update(Project).where(Project.name == name).values(serial=Project.serial))
         project = self.session.scalar(select(Project).where(Project.name == name).with_for_update())
         current = project.serial if project is not None else None

@@ -6,7 +6,8 @@ import logging
 from dataclasses import dataclass, field
 
 from packaging.version import InvalidVersion, Version
-from sqlalchemy import func, select, update
+from sqlalchemy import Select, func, select, update
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, selectinload
 
@@ -24,11 +25,12 @@ from ..core.records import (
     utcnow,
 )
 from ..storage import FileMeta, Storage
-from . import signals
+from . import search, signals
 from .claims import claim_lock
-from .models import DELETED, LIVE, PENDING, Counter, File, Project
+from .models import DELETED, LIVE, PENDING, Counter, File, Project, listed
 
 log = logging.getLogger(__name__)
+__all__ = ["IndexService", "Policy", "search", "sort_key"]  # search: its session events keep the FTS index in step
 JSON_META = FileMeta(content_type="application/json")
 
 
@@ -92,19 +94,43 @@ class IndexService:
         return value or 0
 
     def ensure_serial(self) -> None:
-        """Create the serial counter; its presence marks an index that was built at least once."""
+        """Create the serial counter; its presence marks an index that was built at least once. Two
+        processes (hosts) creating it at once both succeed."""
         if self.session.get(Counter, "serial") is None:
-            self.session.add(Counter(name="serial", value=0))
-            self.session.flush()
+            dialect = self.session.get_bind().dialect.name
+            if dialect in ("postgresql", "sqlite"):
+                module = postgresql if dialect == "postgresql" else sqlite
+                self.session.execute(module.insert(Counter).values(name="serial", value=0).on_conflict_do_nothing())
+            else:
+                self.session.add(Counter(name="serial", value=0))
+                self.session.flush()
+
+    def advance(self, count: int) -> int:
+        """Advance the serial by `count` and return the new value (serials value-count+1 .. value are this
+        transaction's to hand out). The counter row is the LAST lock a writer takes (project rows, then
+        file rows, then the counter), so writers never wait on each other in a cycle; it is held to commit."""
+        self.ensure_serial()
+        self.session.flush()  # every row this transaction changes is locked before the counter
+        stmt = update(Counter).where(Counter.name == "serial").values(value=Counter.value + count)
+        self.session.execute(stmt)
+        return self.serial()
 
     def bump(self, project: Project) -> int:
         """Advance the global serial and stamp the project with it."""
-        self.ensure_serial()
-        self.session.execute(update(Counter).where(Counter.name == "serial").values(value=Counter.value + 1))
-        value = self.serial()
+        value = self.advance(1)
         project.serial = value
         project.last_update = utcnow()
         return value
+
+    def lock_project(self, name: str) -> Project | None:
+        """Start a write transaction on a project: its row locked to commit (PostgreSQL's row lock; SQLite's
+        database write lock), re-read past any snapshot. Every writer locks the project first, changes its
+        files and storage (sidecars, _project.json) under that lock, and advances the serial last: two
+        writers of one project take turns, and storage ends as the database commits."""
+        self.session.rollback()  # SQLite: a write lock cannot be taken from a stale read snapshot
+        key = canonical(name)
+        self.session.execute(update(Project).where(Project.name == key).values(serial=Project.serial))
+        return self.session.scalar(select(Project).where(Project.name == key).execution_options(populate_existing=True))
 
     # -- reading -------------------------------------------------------------------------------
 
@@ -119,15 +145,30 @@ class IndexService:
             raise NotFound(f"No project named {name!r}.")
         return project
 
+    @staticmethod
+    def project_names_query() -> Select:
+        """The query behind project_names (EXPLAINed by the tests)."""
+        return select(Project.name, Project.display_name).where(listed()).order_by(Project.name)
+
     def project_names(self) -> list[tuple[str, str]]:
         """(canonical, display) of every project with a live file or an explicit state, by name."""
-        rows = self.session.execute(select(Project.name, Project.display_name).order_by(Project.name))
+        rows = self.session.execute(self.project_names_query())
         return [tuple(r) for r in rows]  # type: ignore[misc]
 
     def live_files(self, project: Project) -> list[File]:
         """A project's downloadable files, oldest version first."""
         files = self.session.scalars(select(File).where(File.project_id == project.id, File.state == LIVE)).all()
         return sorted(files, key=lambda f: (sort_key(f.version), f.filename))
+
+    def holds(self, project: Project) -> bool:
+        """Whether the index lists the project: a live file, or a status or settings an admin gave it (a
+        project whose files were all deleted is gone, as `models.listed()` says for listings)."""
+        return project.status != "active" or bool(project.settings) or self.has_live(project)
+
+    def has_live(self, project: Project) -> bool:
+        """Whether the project has a downloadable file (one index probe)."""
+        query = select(File.id).where(File.project_id == project.id, File.state == LIVE).limit(1)
+        return self.session.scalar(query) is not None
 
     def file(self, project_name: str, filename: str) -> File | None:
         """A live file of a project."""
@@ -232,7 +273,7 @@ class IndexService:
 
     def set_yanked(self, project_name: str, filename: str | None, version: str | None,
                    yanked: bool, reason: str = "") -> list[File]:  # fmt: skip
-        """Yank or un-yank one file, or every file of a version (PEP 592)."""
+        """Yank or un-yank one file, or every file of a version (PEP 592), under the project's lock."""
         files = self._select(project_name, filename, version)
         for f in files:
             f.yanked, f.yanked_reason = yanked, (reason if yanked else "")
@@ -265,14 +306,26 @@ class IndexService:
         return files
 
     def _select(self, project_name: str, filename: str | None, version: str | None) -> list[File]:
-        project = self.require_project(project_name)
-        files = self.live_files(project)
+        """The live files a yank or delete acts on, with the project locked and the rows read fresh."""
+        project = self.lock_project(project_name)
+        if project is None:
+            self.session.rollback()
+            raise NotFound(f"No project named {project_name!r}.")
+        files = list(
+            self.session.scalars(
+                select(File)
+                .where(File.project_id == project.id, File.state == LIVE)
+                .execution_options(populate_existing=True)
+            )
+        )
+        files.sort(key=lambda f: (sort_key(f.version), f.filename))
         if filename:
             files = [f for f in files if f.filename == filename]
         elif version:
             wanted = sort_key(version)
             files = [f for f in files if sort_key(f.version) == wanted]
         if not files:
+            self.session.rollback()
             what = filename or (f"version {version}" if version else "files")
             raise NotFound(f"No {what} in project {project.display_name!r}.")
         return files
@@ -298,10 +351,13 @@ class IndexService:
         self.storage.put_bytes(f"{project.name}/{PROJECT_FILE}", state.to_json(), JSON_META)
 
     def set_status(self, project_name: str, status: str, reason: str = "") -> Project:
-        """Set a project's PEP 792 status, stored in storage first."""
+        """Set a project's PEP 792 status, stored in storage first (under the project's lock)."""
         if status not in PROJECT_STATUSES:
             raise Conflict(f"Unknown project status {status!r}; use one of {', '.join(PROJECT_STATUSES)}.")
-        project = self.require_project(project_name)
+        project = self.lock_project(project_name)
+        if project is None:
+            self.session.rollback()
+            raise NotFound(f"No project named {project_name!r}.")
         project.status, project.status_reason = status, reason
         self.write_state(project)
         self.bump(project)

@@ -101,6 +101,10 @@ class FsspecStorage(Storage):
         return self.fs.open(path, "rb", block_size=self.read_block_size, cache_type="readahead",
                             size=info.get("size"))  # fmt: skip
 
+    def read(self, key: str) -> bytes:
+        """The whole object in one request (a GET on object stores; no HEAD first)."""
+        return self.fs.cat_file(self.path(key))
+
     def put(self, key: str, data: BinaryIO, meta: FileMeta | None = None) -> None:
         """Spool the stream to a temporary file, check its hash, then hand it over in one upload.
 

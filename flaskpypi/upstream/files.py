@@ -25,7 +25,7 @@ from ..storage import FileMeta, Storage
 from . import signals
 from .client import UpstreamClient, UpstreamFailure
 from .pages import UpstreamFile
-from .state import FetchLocks, Health
+from .state import FetchLocks, Health, PgFetchLocks
 
 log = logging.getLogger(__name__)
 STREAM_CHUNK = 64 * 1024  # what reaches the client at a time while a file is fetched
@@ -39,7 +39,7 @@ Register = Callable[[FileRecord], None]
 class FileCache:
     """Fetches upstream files into storage under a per-file lock shared by the host's workers."""
 
-    def __init__(self, client: UpstreamClient, storage: Storage, health: Health, locks: FetchLocks,
+    def __init__(self, client: UpstreamClient, storage: Storage, health: Health, locks: FetchLocks | PgFetchLocks,
                  tmp_dir: Path, describe: str, limits: ArchiveLimits | None = None) -> None:  # fmt: skip
         self.client = client
         self.storage = storage

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable
+
+from sqlalchemy import Engine
 
 from ..core.errors import NotFound, UpstreamError
 from ..storage import Storage
@@ -13,7 +16,7 @@ from .config import UpstreamConfig
 from .files import FileCache
 from .pages import UpstreamFile, UpstreamPage
 from .policy import old_enough
-from .state import FetchLocks, Health, PageStore
+from .state import FetchLocks, Health, PageStore, PgFetchLocks
 
 log = logging.getLogger(__name__)
 
@@ -21,13 +24,20 @@ log = logging.getLogger(__name__)
 class Upstream:
     """One app's view of its upstream index; cheap to call on every request."""
 
-    def __init__(self, config: UpstreamConfig, storage: Storage) -> None:
+    def __init__(self, config: UpstreamConfig, storage: Storage, engine: Callable[[], Engine] | None = None,
+                 shared_locks: bool = False) -> None:  # fmt: skip
+        """`engine` gives the database's engine; with `shared_locks` (PostgreSQL) fetch locks hold across hosts."""
         self.config = config
         self.client = UpstreamClient(config)
         self.describe = config.describe()
-        self.pages = PageStore(config.state_dir / "pages")
-        self.health = Health(config.state_dir, config.retry, self.describe)
-        locks = FetchLocks(config.state_dir / "locks", wait=max(60.0, config.timeout * 6))
+        self.pages = PageStore(storage, config.ttl)
+        self.health = Health(storage, config.retry, self.describe)
+        wait = max(60.0, config.timeout * 6)
+        locks: FetchLocks | PgFetchLocks
+        if engine is not None and shared_locks:
+            locks = PgFetchLocks(engine, wait)
+        else:
+            locks = FetchLocks(config.state_dir / "locks", wait)
         self.files = FileCache(self.client, storage, self.health, locks, config.state_dir / "tmp", self.describe,
                                config.limits)  # fmt: skip
 

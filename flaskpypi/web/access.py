@@ -11,12 +11,11 @@ from sqlalchemy.exc import SQLAlchemyError
 from ..auth import defaults as defaults_store
 from ..auth.admin import AccessAdmin
 from ..auth.audit import Actor, record
-from ..auth.login import Authenticator
 from ..auth.policy import Defaults
-from ..auth.ratelimit import Limits, RateLimiter
 from ..extensions import csrf, db, login_manager
 from ..index import signals
-from .context import Runtime, access_generation, client_address, principal, runtime
+from ..runtime import Runtime
+from .context import access_generation, client_address, principal, runtime
 
 log = logging.getLogger(__name__)
 
@@ -39,12 +38,7 @@ def init_access(app: Flask) -> None:
     from . import admin_api, auth_views
 
     rt: Runtime = app.extensions["flaskpypi"]
-    settings = rt.settings
     rt.access.backend.attach_database(db.session)
-    limits = Limits(settings.login_window, settings.login_limit_user, settings.login_limit_address,
-                    settings.login_limit_user_total)  # fmt: skip
-    authenticator = Authenticator(rt.access.backend, lambda: db.session, RateLimiter(lambda: db.engine, limits))
-    rt.authenticator = authenticator
     rt.access.defaults_source = lambda: _current_defaults(rt.access.configured)
     rt.access.generation = access_generation
     login_manager.login_view = "account.login"

@@ -1,42 +1,20 @@
-"""Per-app runtime (storage, auth, policy) and per-request services and principal."""
+"""The app's runtime (flaskpypi.runtime, built by create_app) and per-request services and principal."""
 
 from __future__ import annotations
 
 import base64
 import binascii
-from collections.abc import Callable
-from dataclasses import dataclass
 
 from flask import current_app, g, has_request_context, request
 from flask_wtf.csrf import CSRFError
 
 from ..auth import READ, Principal
-from ..auth.login import Authenticator
 from ..auth.models import ACCESS_CHANGED
-from ..auth.policy import AccessPolicy
 from ..core.errors import BadRequest, Forbidden, NotFound, Unauthorized
 from ..extensions import csrf, db
-from ..index.service import Policy
 from ..index.uploads import Uploader
-from ..settings import Settings
+from ..runtime import Runtime
 from ..sql import ACCESS, SERIAL, read_counters
-from ..storage import Storage
-from ..upstream.service import Upstream
-
-
-@dataclass
-class Runtime:
-    """What create_app builds once: settings, the plugins they chose, and the services built on them."""
-
-    settings: Settings
-    storage: Storage
-    access: AccessPolicy
-    policy: Policy
-    authenticator: Authenticator | None = None  # throttled credential checks (web.access)
-    session_principal: Callable[[], Principal | None] | None = None  # the UI's logged-in user
-    upstream: Upstream | None = None  # built on first use (web.fallback)
-    rebuilt_at_start: tuple[int, int] | None = None  # (projects, files) when start-up rebuilt the index
-
 
 SAFE_METHODS = ("GET", "HEAD", "OPTIONS", "TRACE")
 

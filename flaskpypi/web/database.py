@@ -32,16 +32,18 @@ from sqlalchemy.exc import (
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 
 from ..extensions import db
-from ..index.migrate import alembic_config, start_lock, upgrade
+from ..index.migrate import REBUILD, alembic_config, start_lock, upgrade
 from ..index.rebuild import Rebuilder
 from ..index.service import IndexService
 from ..settings import Settings
+from ..sql import UNBOUNDED
 from .watchdog import watchdog
 
 log = logging.getLogger(__name__)
 RETRY_AFTER = 5  # seconds a client is asked to wait after a 503
 GRACE = 2.0  # the server's own statement timeout fires first; the watchdog only for a server that went silent
 PROBE_KEY = "flaskpypi-readyz/probe"
+START_WAIT = 60.0  # seconds a starting worker waits for another's rebuild (gunicorn's timeout is 120)
 EXTENSION = "flaskpypi.database"
 
 
@@ -190,23 +192,34 @@ def _repair_gate() -> None:
 
 
 def prepare_database(app: Flask) -> None:
-    """Migrate the schema, and rebuild from storage when the index is new (or its schema was just made)."""
+    """Migrate the schema, and rebuild from storage when the index is new or its rebuild was interrupted.
+
+    Every host and worker migrates under the start lock (a PostgreSQL advisory lock across hosts); the
+    rebuild runs under the rebuild lock and is decided under it, so one process rebuilds. Another waits
+    up to START_WAIT seconds for it, then serves (the index fills as the rebuild goes), never exits.
+    """
     runtime = app.extensions["flaskpypi"]
     settings = runtime.settings
-    with start_lock(app.instance_path):
-        created = _revision(db.engine) is None
-        upgrade(db.engine)
+    engine = db.engine
+    with start_lock(engine, app.instance_path):
+        upgrade(engine)
         swept = runtime.storage.sweep_temporary()
         if swept:
             log.warning("Removed %d temporary files left by writers that died", swept)
-        rebuilder = Rebuilder(db.session, runtime.storage, runtime.policy)
-        rebuilder.recover_dead_claims()
-        if settings.auto_reindex and (created or rebuilder.is_empty() or rebuilder.interrupted()):
-            log.info("The index is empty or its rebuild was interrupted. Rebuilding from storage %s ...",
-                     runtime.storage.describe())  # fmt: skip
-            runtime.rebuilt_at_start = rebuilder.rebuild()
-        serial = IndexService(db.session, runtime.storage).serial()
+        Rebuilder(db.session, runtime.storage, runtime.policy).recover_dead_claims()
         db.session.remove()
+    if settings.auto_reindex:
+        with start_lock(engine, app.instance_path, REBUILD, wait=START_WAIT) as held:
+            rebuilder = Rebuilder(db.session, runtime.storage, runtime.policy)
+            if not held:
+                log.warning("Another process is rebuilding the index from storage; serving meanwhile")
+            elif rebuilder.is_empty() or rebuilder.interrupted():
+                log.info("The index is empty or its rebuild was interrupted. Rebuilding from storage %s ...",
+                         runtime.storage.describe())  # fmt: skip
+                runtime.startup.rebuilt = rebuilder.rebuild()
+            db.session.remove()
+    serial = IndexService(db.session, runtime.storage).serial()
+    db.session.remove()
     # nothing here reads the whole index: a start-up costs the same at 10 files as at a million
     if runtime.rebuilt_at_start:
         log.info("Serving %d projects, %d files from %s", *runtime.rebuilt_at_start, runtime.storage.describe())
@@ -251,6 +264,7 @@ class _SilentServerGuard:
         event.listen(engine, "before_cursor_execute", self.before)
         event.listen(engine, "after_cursor_execute", self.after)
         event.listen(engine, "handle_error", self.failed)
+        event.listen(engine, "checkin", lambda _dbapi, record: record.info.pop(UNBOUNDED, None))
 
     def ping(self, dbapi_conn: Any, _record: Any, _proxy: Any) -> None:
         """pool_pre_ping with a deadline: a silent server makes the pool open a new connection."""
@@ -268,6 +282,8 @@ class _SilentServerGuard:
             guard.cancel(deadline)
 
     def before(self, conn: Any, _cursor: Any, _statement: Any, _params: Any, _context: Any, _many: Any) -> None:
+        if conn.info.get(UNBOUNDED):  # migrations, ANALYZE: allowed to run long (flaskpypi.sql)
+            return
         guard = _Shutdown(conn.connection.dbapi_connection)
         conn.info["flaskpypi.deadline"] = (guard, watchdog.arm(self.statement_seconds, guard))
 

@@ -7,7 +7,7 @@ import logging
 
 from flask import Flask, Response, current_app, request
 from sqlalchemy.exc import DataError, SQLAlchemyError
-from werkzeug.exceptions import HTTPException
+from werkzeug.exceptions import HTTPException, InternalServerError
 
 from ..core.errors import Refusal, TooManyRequests
 from .database import RETRY_AFTER, Unavailable, health, one_line
@@ -17,12 +17,33 @@ log = logging.getLogger(__name__)
 REALM = 'Basic realm="flaskpypi"'
 
 
+def wants_page() -> bool:
+    """Whether the asker is a browser: it names text/html at full quality (pip asks with q=0.01, curl */*)."""
+    return any(value == "text/html" and quality == 1 for value, quality in request.accept_mimetypes)
+
+
+def error_page(status: int, message: str) -> Response | None:
+    """The site's error page (its layout, header and footer), or None when it cannot be drawn."""
+    from .ui.common import error_page as page
+
+    try:
+        body, _ = page(status, message)
+    except Exception:  # a lost database fails the header too: the plain answer still goes out
+        log.warning("Could not draw the error page for %s %s", request.method, request.path, exc_info=True)
+        return None
+    return Response(body, status=status, mimetype="text/html")
+
+
 def refusal_response(status: int, message: str) -> Response:
-    """A plain-text error whose reason phrase carries the message (one line, latin-1 safe)."""
+    """An error whose reason phrase carries the message (one line, latin-1 safe): the site's page for a
+    browser, JSON for who asks for it, else plain text."""
     line = " ".join(message.split())
     reason = line.encode("latin-1", "replace").decode("latin-1")[:400]
     wants_json = request.accept_mimetypes.best == "application/json"
-    if wants_json:
+    page = error_page(status, line) if not wants_json and wants_page() else None
+    if page is not None:
+        response = page
+    elif wants_json:
         response = Response(f'{{"error": {json.dumps(line)}}}\n', status=status, mimetype="application/json")
     else:
         response = Response(line + "\n", status=status, mimetype="text/plain")
@@ -76,3 +97,8 @@ def register_error_handlers(app: Flask) -> None:
         if exc.code == 405 and getattr(exc, "valid_methods", None):
             response.headers["Allow"] = ", ".join(exc.valid_methods)
         return response
+
+    @app.errorhandler(InternalServerError)
+    def on_bug(exc: InternalServerError) -> Response:
+        """A bug: Flask has logged it; the asker gets the site's page or one plain line, never a traceback."""
+        return refusal_response(500, "Internal server error: the server logged what went wrong.")

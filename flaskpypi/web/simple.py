@@ -9,13 +9,13 @@ from flask import Blueprint, Response, redirect, request, url_for
 
 from ..auth import READ, Principal
 from ..core import simple as pages
-from ..core.errors import Unauthorized
+from ..core.errors import NotFound, Unauthorized
 from ..core.names import canonical
 from ..index.models import Project
 from ..index.service import sort_key
 from ..sql import ACCESS, SERIAL
 from ..upstream import Listing
-from . import fallback
+from . import fallback, indexes
 from .context import generations, index, principal, runtime
 from .files import file_url, provenance_url
 from .pages import cached_page, page_cache, serial_cache
@@ -42,6 +42,9 @@ def root() -> Response:
     """Every project the asker may read (anonymous askers of a private index get a 401 to log in).
 
     What an asker sees is decided once per serial, access counter and asker, not per name per request."""
+    if runtime().layout.default_view:
+        href = url_for("simple.project", project="NAME").replace("NAME", "{name}")
+        return indexes.root_page(runtime().layout.default_view, href)
     fmt, access, who = _format(), runtime().access, principal()
     counters = generations()
     serial = counters[SERIAL]
@@ -82,14 +85,24 @@ def project(project: str) -> Response:
         if request.query_string:
             target += "?" + request.query_string.decode("latin-1")
         return redirect(target, 301)
+    if runtime().layout.default_view:
+        return indexes.project_page(runtime().layout.default_view, name)
     plan = fallback.plan_listing(name)
     fmt = _format()
     if plan.listing is not Listing.LOCAL or plan.facts.project is None:
         return fallback.respond(plan, fmt, project_page)
     found = plan.facts.project
+    if not plan.facts.live and not _holds(found):
+        raise NotFound(f"No project named {name!r}.")  # every file deleted: gone, as in the UI and JSON API
     etag = f"{found.serial}-{fmt.rsplit('.', 1)[-1]}"
     key = ("project", name, found.serial, fmt, request.script_root)
     return cached_page(etag, found.last_update, _mimetype(fmt), key, lambda: _render(found, fmt))
+
+
+def _holds(found: Project) -> bool:
+    """Whether the index lists the project (asked once per project serial)."""
+    key = ("holds", found.name, found.serial)
+    return page_cache().remember(key, lambda: index().holds(found))
 
 
 def _digest(projects: list[tuple[str, str]]) -> str:

@@ -95,3 +95,47 @@ def log_in(page: Any, server: LiveServer, name: str, password: str) -> None:
     page.get_by_label("Password").fill(password)
     page.get_by_label("Password").press("Enter")
     page.wait_for_url(re.compile(r"^(?!.*/account/login).*$"))
+
+
+AXE = Path(__file__).resolve().parents[1] / "emulators" / "node_modules" / "axe-core" / "axe.min.js"
+AXE_TAGS = ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa"]
+
+
+def axe_violations(page: Any) -> list[str]:
+    """WCAG 2.1 A/AA violations of impact serious or critical that axe-core finds on the page as it is now.
+
+    axe is evaluated through the DevTools protocol, which the page's Content-Security-Policy does not govern.
+    """
+    if not AXE.exists():
+        missing("axe-core is not installed: run scripts/test-deps.sh (npm ci in tests/emulators)")
+    if not page.evaluate("typeof window.axe !== 'undefined'"):
+        page.evaluate(AXE.read_text())
+    result = page.evaluate("tags => axe.run(document, {runOnly: {type: 'tag', values: tags}})", AXE_TAGS)
+    return [
+        f"{v['id']} ({v['impact']}): {v['help']} at {[n['target'] for n in v['nodes']][:3]}"
+        for v in result["violations"]
+        if v["impact"] in ("serious", "critical")
+    ]
+
+
+def sideways(page: Any) -> list[str]:
+    """What scrolls sideways: the page itself, or any box of it (a table's wrapper) wider than it shows."""
+    return page.evaluate(
+        """() => {
+          const found = [];
+          const root = document.documentElement;
+          if (root.scrollWidth > root.clientWidth) found.push('the page: ' + root.scrollWidth + 'px');
+          document.querySelectorAll('.table-wrap, pre.snippet').forEach(el => {
+            if (el.scrollWidth > el.clientWidth + 1) found.push(el.className + ': ' + el.scrollWidth + 'px');
+          });
+          return found;
+        }"""
+    )
+
+
+def check_page(page: Any, wide: bool = True) -> None:
+    """No serious or critical axe violation; with `wide`, nothing scrolls sideways either."""
+    found = axe_violations(page)
+    assert not found, "\n".join([page.url, *found])
+    if wide:
+        assert not (scrolled := sideways(page)), f"{page.url} scrolls sideways: {scrolled}"

@@ -1,7 +1,7 @@
 """The web UI in headless Chromium, as the seed user and an admin use it; writes tests/screenshots/*.png.
 
-The tests of this module share one server and run in order: the admin test approves and grants on the
-project the first test uploaded.
+The tests of this module share one server, but each makes the projects and users it looks at (names no other
+test uses), so each passes alone and in any order.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ import pytest
 import requests
 
 from tests.conftest import ADMIN
-from tests.support.clients import Venv, check, run
+from tests.support.clients import Venv, check, run, uv_bin
 from tests.support.dists import make_wheel
 from tests.support.server import LiveServer
 
@@ -39,7 +39,7 @@ client = acme_http.Client("https://api.acme.example", retries=3)
 NEIGHBOURS = [
     ("acme-cli", "Command line tools for Acme deployments"),
     ("data-tools", "Clean and load tabular data"),
-    ("fastparse", "A fast parser for configuration files"),
+    ("fast-config", "A fast loader for configuration files"),
     ("legacy-lib", "An old library we keep"),
 ]
 CAROL = ("carol", "carol-password")
@@ -57,17 +57,13 @@ def test_the_seed_user_uploads_finds_installs_yanks_and_makes_a_token(
     server: LiveServer, new_page: Any, tmp_path: Path
 ) -> None:
     page = new_page(permissions=["clipboard-read", "clipboard-write"])
-    page.goto(server.url)
-    expect(page.get_by_text(f"twine upload --repository-url {server.index_url} dist/*")).to_be_visible()
-    screenshot(page, "home-empty")
-
     log_in(page, server, *ADMIN)
     for name, summary in NEIGHBOURS:
         upload_file(server, make_wheel(tmp_path, name, "2.3.1", summary=summary))
     wheel = make_wheel(tmp_path, "acme-http", "1.0.0", summary="A small HTTP client for the Acme platform",
                        description=README, requires_python=">=3.9", requires_dist=["requests>=2.31"])  # fmt: skip
     page.get_by_role("link", name="Upload", exact=True).click()
-    page.get_by_label("File").set_input_files(str(wheel))
+    page.get_by_label("Files").set_input_files(str(wheel))
     page.get_by_role("button", name="Upload").click()
     expect(page).to_have_url(server.url + "project/acme-http/1.0.0/")
     expect(page.get_by_role("status")).to_have_text(f"Uploaded {wheel.name}.")
@@ -90,6 +86,12 @@ def test_the_seed_user_uploads_finds_installs_yanks_and_makes_a_token(
     venv = Venv.create(tmp_path / "venv", pip=True)
     check(run([venv.python, "-m", *shlex.split(command), "--no-deps"]))
     assert venv.version_of("acme-http") == "1.0.0"
+    page.get_by_role("button", name="Copy the uv snippet").click()  # uv's command installs the same
+    uv_command = page.evaluate("navigator.clipboard.readText()")
+    assert uv_command == f"uv pip install --index-url {server.index_url} acme-http==1.0.0"
+    uv_venv = Venv.create(tmp_path / "uv-venv", pip=True)
+    check(run([uv_bin(), *shlex.split(uv_command)[1:], "--python", str(uv_venv.python), "--no-deps"]))
+    assert uv_venv.version_of("acme-http") == "1.0.0"
 
     page.get_by_text("Yank…").click()
     page.get_by_label("Reason (optional)").fill("broken build")
@@ -110,11 +112,15 @@ def test_the_seed_user_uploads_finds_installs_yanks_and_makes_a_token(
     assert token not in page.content()
 
     page.goto(server.url)
-    expect(page.locator("#results .name")).to_have_count(len(NEIGHBOURS) + 1)
+    for name in ["acme-http", *(n for n, _ in NEIGHBOURS)]:
+        expect(page.locator("#results .name", has_text=re.compile(f"^{name}$"))).to_have_count(1)
     screenshot(page, "home")
 
 
-def test_an_admin_approves_a_pending_user_and_grants_a_permission(server: LiveServer, new_page: Any) -> None:
+def test_an_admin_approves_a_pending_user_and_grants_a_permission(
+    server: LiveServer, new_page: Any, tmp_path: Path
+) -> None:
+    upload_file(server, make_wheel(tmp_path, "carols-tools", "0.1", summary="What carol will work on"))
     carol = new_page()
     carol.goto(server.url + "account/register")
     carol.get_by_label("User name").fill(CAROL[0])
@@ -137,23 +143,26 @@ def test_an_admin_approves_a_pending_user_and_grants_a_permission(server: LiveSe
     expect(admin.get_by_role("status")).to_have_text("Approved carol: they can log in now.")
 
     admin.get_by_role("navigation", name="Administration").get_by_role("link", name="Permissions").click()
-    admin.get_by_label("Project", exact=True).fill("acme-http")
+    admin.get_by_label("Project", exact=True).fill("carols-tools")
     admin.get_by_label("To a").select_option("user")
     admin.get_by_label("Name", exact=True).fill(CAROL[0])
     admin.get_by_label("May", exact=True).select_option("write")
     admin.get_by_role("button", name="Grant").click()
-    expect(admin.get_by_role("status")).to_have_text("User carol may now write acme-http.")
+    expect(admin.get_by_role("status")).to_have_text("User carol may now write carols-tools.")
     expect(admin.get_by_role("cell", name="user carol", exact=True)).to_be_visible()
     screenshot(admin, "admin-permissions")
 
     log_in(carol, server, *CAROL)
-    carol.goto(server.url + "project/acme-http/")
-    expect(carol.get_by_role("button", name="Un-yank")).to_be_visible()  # carol may write now
+    carol.goto(server.url + "project/carols-tools/")
+    expect(carol.get_by_text("Yank…")).to_be_visible()  # carol may write now
     audit = requests.get(server.url + "api/admin/audit", auth=ADMIN, timeout=30).json()["entries"]
     assert [e["action"] for e in audit[:2]] == ["perm.grant", "user.approve"]
 
 
-def test_pages_work_on_a_phone_by_keyboard_and_without_javascript(server: LiveServer, new_page: Any) -> None:
+def test_pages_work_on_a_phone_by_keyboard_and_without_javascript(
+    server: LiveServer, new_page: Any, tmp_path: Path
+) -> None:
+    upload_file(server, make_wheel(tmp_path, "fastparse", "2.3.1", summary="A quixotic parser for configuration files"))
     phone = new_page(375, 740)
     for path, name in (("", "home-phone"), ("project/fastparse/", "project-phone")):
         phone.goto(server.url + path)
@@ -167,9 +176,9 @@ def test_pages_work_on_a_phone_by_keyboard_and_without_javascript(server: LiveSe
 
     plain = new_page(java_script_enabled=False)
     plain.goto(server.url)
-    plain.get_by_label("Search projects by name or summary").fill("parser")
+    plain.get_by_label("Search projects by name or summary").fill("quixotic")
     plain.get_by_label("Search projects by name or summary").press("Enter")
-    expect(plain).to_have_url(server.url + "?q=parser")
+    expect(plain).to_have_url(server.url + "?q=quixotic")
     expect(plain.locator("#results .name")).to_have_text(["fastparse"])
     plain.get_by_role("link", name=re.compile("^fastparse")).click()
     expect(plain.get_by_text(f"pip install -i {server.index_url} fastparse==2.3.1")).to_be_visible()

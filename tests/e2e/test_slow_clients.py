@@ -11,6 +11,7 @@ import base64
 import select
 import socket
 import threading
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -104,6 +105,9 @@ def test_slow_uploads_get_401_at_once_and_pip_installs_meanwhile(server, tmp_pat
         for _ in range(2):  # two full installs while eight slow uploads keep coming
             check(pip_install(venv, server.index_url, "busy-lib", extra_args=["--force-reinstall", "--no-cache-dir"]))
         assert venv.version_of("busy-lib") == "1.0"
+        deadline = time.monotonic() + 60  # the trusted upload's 408 comes body_timeout after it began, pip or not
+        while not any(status != 0 for status, _sent in trusted.answers) and time.monotonic() < deadline:
+            time.sleep(0.5)
     finally:
         stop.set()
         for thread in threads:

@@ -16,9 +16,8 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -27,7 +26,9 @@ from urllib.parse import urljoin
 import requests
 from packaging.utils import canonicalize_name, parse_sdist_filename, parse_wheel_filename
 
+from tests.helpers import twine_fields
 from tests.support.dists import make_wheel
+from tests.support.postgres import fresh_database
 from tests.support.server import LiveServer
 
 ADMIN = ("admin", "s3cret-Admin")
@@ -87,22 +88,7 @@ def start_server(root: Path, database_url: str | None = None, workers: int = 2, 
     return server.start()
 
 
-@contextmanager
-def fresh_postgres(admin_url: str) -> Iterator[str]:
-    """A new PostgreSQL database (SQLAlchemy URL), dropped afterwards; for the bench (tests use the fixture)."""
-    import uuid
-
-    import psycopg
-
-    plain = admin_url.replace("postgresql+psycopg://", "postgresql://")
-    name = f"flaskpypi_{uuid.uuid4().hex[:12]}"
-    with psycopg.connect(plain, autocommit=True, connect_timeout=3) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-    try:
-        yield admin_url.rsplit("/", 1)[0] + f"/{name}"
-    finally:
-        with psycopg.connect(plain, autocommit=True) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+fresh_postgres = fresh_database  # the bench's name for it
 
 
 def sql_scalar(server: LiveServer, query: str, *params: Any) -> Any:
@@ -133,18 +119,9 @@ def big_wheel(dest: Path, name: str, version: str, size: int, seed: int = 0) -> 
 
 
 def upload_form(path: Path) -> tuple[dict[str, str], dict[str, tuple[str, bytes, str]]]:
-    """The form fields and file twine sends."""
+    """The form fields and file twine sends, for requests."""
     body = path.read_bytes()
-    wheel = path.name.endswith(".whl")
-    fields = {
-        ":action": "file_upload",
-        "protocol_version": "1",
-        "filetype": "bdist_wheel" if wheel else "sdist",
-        "pyversion": "py3" if wheel else "source",
-        "metadata_version": "2.1",
-        "sha256_digest": hashlib.sha256(body).hexdigest(),
-    }
-    return fields, {"content": (path.name, body, "application/octet-stream")}
+    return twine_fields(path.name, body), {"content": (path.name, body, "application/octet-stream")}
 
 
 def upload(server: LiveServer, path: Path, timeout: float = REQUEST_TIMEOUT) -> requests.Response:

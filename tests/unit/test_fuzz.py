@@ -9,8 +9,8 @@ from __future__ import annotations
 import base64
 import io
 import os
-import uuid
 from collections.abc import Iterator
+from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
@@ -22,7 +22,7 @@ from sqlalchemy import text
 
 from flaskpypi import create_app
 from flaskpypi.extensions import db
-from tests.conftest import ADMIN, PG_URL, base_settings, missing
+from tests.conftest import ADMIN, base_settings, postgres_database
 from tests.helpers import basic, upload_form
 from tests.support.dists import make_sdist, make_wheel
 
@@ -45,21 +45,9 @@ def fuzz_app(request, tmp_path_factory) -> Iterator[tuple[Any, Path, Path]]:
         "login_limit_address": 10**6,
         "login_limit_user_total": 10**6,
     }
-    dropped: str | None = None
+    stack = ExitStack()
     if request.param == "postgres":
-        try:
-            import psycopg
-        except ImportError:
-            missing("psycopg is not installed")
-        admin_url = PG_URL.replace("postgresql+psycopg://", "postgresql://")
-        name = f"flaskpypi_fuzz_{uuid.uuid4().hex[:10]}"
-        try:
-            with psycopg.connect(admin_url, autocommit=True, connect_timeout=3) as conn:
-                conn.execute(f'CREATE DATABASE "{name}"')
-        except psycopg.OperationalError as exc:
-            missing(f"no PostgreSQL server at {admin_url}: {exc}")
-        config["database_url"] = PG_URL.rsplit("/", 1)[0] + f"/{name}"
-        dropped = name
+        config["database_url"] = stack.enter_context(postgres_database("flaskpypi_fuzz"))
     saved = {k: v for k, v in os.environ.items() if k.startswith("FLASKPYPI_")}
     for key in saved:
         del os.environ[key]
@@ -78,11 +66,7 @@ def fuzz_app(request, tmp_path_factory) -> Iterator[tuple[Any, Path, Path]]:
     finally:
         os.environ.pop("FLASKPYPI_INSTANCE_PATH", None)
         os.environ.update(saved)
-        if dropped:
-            with app.app_context():
-                db.engine.dispose()
-            with psycopg.connect(admin_url, autocommit=True) as conn:
-                conn.execute(f'DROP DATABASE IF EXISTS "{dropped}" WITH (FORCE)')
+        stack.close()
 
 
 def state(app: Any, storage: Path) -> tuple[Any, ...]:

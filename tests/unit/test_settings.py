@@ -102,3 +102,15 @@ def test_kubernetes_service_links_are_ignored(tmp_path: Path) -> None:
         load_settings(str(tmp_path), environ={"FLASKPYPI_SERVCE_HOST": "10.0.0.1"})
     with pytest.raises(SettingsError, match="Unknown setting 'port_http'"):
         load_settings(str(tmp_path), environ={"FLASKPYPI_PORT_HTTP": "6543"})
+
+
+def test_a_shared_database_requires_the_secret_key(tmp_path: Path) -> None:
+    """Several hosts over one database must sign sessions alike: no per-host key is made up for them."""
+    url = "postgresql+psycopg://db.example/flaskpypi"
+    with pytest.raises(SettingsError, match="'secret_key' is required with a shared database"):
+        load_settings(str(tmp_path), environ={}, overrides={"database_url": url})
+    assert not (tmp_path / "secret_key").exists()
+    assert (
+        load_settings(str(tmp_path), environ={}, overrides={"database_url": url, "secret_key": "k"})[0].secret_key
+        == "k"
+    )

@@ -200,3 +200,14 @@ def test_x_accel_redirect(tmp_path: Path, monkeypatch, settings) -> None:
     response = client.get(f"/packages/demo/{wheel.name}")
     assert response.headers["X-Accel-Redirect"] == f"/_files/demo/{wheel.name}"
     assert response.data == b""
+
+
+def test_deleted_project_leaves_the_simple_index(client, demo) -> None:
+    """A project whose files are all deleted is gone from /simple/ (HTML and JSON) and its page is a 404,
+    as in the UI and /pypi/<p>/json; uploading it again brings it back."""
+    assert client.delete("/api/projects/demo-pkg", headers=basic()).status_code == 200
+    assert "demo-pkg" not in client.get("/simple/").text
+    assert client.get("/simple/", headers={"Accept": JSON}).get_json(force=True)["projects"] == []
+    for accept in (None, JSON):
+        assert project(client, accept).status_code == 404
+    assert client.get("/pypi/demo-pkg/json").status_code == 404

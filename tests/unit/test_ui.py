@@ -300,15 +300,22 @@ def test_the_listing_pages_through_many_projects(app) -> None:
         db.session.commit()
         browser = ProjectBrowser(db.session, batch=3)
         readable = lambda rows: [r for r in rows if r.name not in ("p3", "p4", "p5", "p6")]  # noqa: E731
-        seen, cursor = [], None
-        while True:
-            page = browser.page("", cursor, 3, readable)
-            seen += [r.name for r in page.rows]
-            if page.next is None:
-                break
-            cursor = Cursor.decode(page.next.encode())
-        assert seen == [f"p{i}" for i in (11, 10, 9, 8, 7, 2, 1, 0)]
-        assert page.latest == {r.id: "1.0" for r in page.rows}
+        for sort, order in (("updated", (11, 10, 9, 8, 7, 2, 1, 0)), ("name", (0, 1, 10, 11, 2, 7, 8, 9))):
+            pages, cursor = [], None
+            while True:
+                page = browser.listing(sort, cursor, None, 3, readable)
+                pages.append(page)
+                if page.next is None:
+                    break
+                cursor = page.next
+            assert [r.name for p in pages for r in p.rows] == [f"p{i}" for i in order]
+            assert page.latest == {r.id: "1.0" for r in page.rows}
+            assert pages[0].previous is None and all(p.previous for p in pages[1:])
+            back = browser.listing(sort, None, pages[-1].previous, 3, readable)  # back from the last page
+            assert back.rows == pages[-2].rows and back.next == pages[-2].next
+            first = browser.listing(sort, None, pages[1].previous, 3, readable)
+            assert first.rows == pages[0].rows and first.previous is None
+        assert browser.count() == 12
     assert Cursor.decode("12-x") is None and Cursor.decode(None) is None and Cursor.decode("9" * 30 + "-1") is None
 
 
@@ -341,6 +348,6 @@ def test_search_and_paging_on_postgresql(postgres_url: str, tmp_path: Path, monk
     assert found("alpha-parser") == ["Alpha_Parser"] and found("HTTP") == ["beta"] and found("100%") == ["Alpha_Parser"]
     with app.app_context():
         browser, everything = ProjectBrowser(db.session, batch=2), lambda rows: rows
-        first = browser.page("", None, 2, everything)
-        second = browser.page("", first.next, 2, everything)
+        first = browser.listing("updated", None, None, 2, everything)
+        second = browser.listing("updated", first.next, None, 2, everything)
         assert [r.name for r in first.rows + second.rows] == ["gamma", "beta", "alpha-parser"] and second.next is None

@@ -152,7 +152,8 @@ def test_private_project_is_never_merged_unless_allowed(make_app, json_upstream:
                                         "demo-2.0.tar.gz"}  # fmt: skip
     client.delete("/api/projects/demo/files/demo-0.1-py3-none-any.whl", headers=basic())
     client.put("/api/projects/demo/upstream", json={"upstream_merge": None}, headers=basic())
-    assert files(page(client)) == {}  # a deleted upload still keeps the name private
+    gone = page(client)  # a deleted upload still keeps the name private: no upstream file, and the project is gone
+    assert gone.status_code == 404 and WHEEL not in gone.text
 
 
 def test_reserved_prefixes_deny_and_allow_lists(make_app, json_upstream: LocalUpstream) -> None:  # noqa: F811
@@ -177,7 +178,7 @@ def test_admin_overrides_mode_per_project(make_app, json_upstream: LocalUpstream
     assert client.put("/api/projects/demo/upstream", json={"fallback": None}).status_code == 401
     result = app.test_cli_runner().invoke(args=["cache", "project", "demo", "--fallback", "default"])
     assert result.exit_code == 0, result.output
-    assert files(page(client)) == {}  # a project an admin configured, with no upstream behind it now
+    assert page(client).status_code == 404  # no file, no setting left and no upstream behind it: no project
 
 
 def test_min_age_hides_young_upstream_files(make_app, json_upstream: LocalUpstream) -> None:  # noqa: F811

@@ -1,30 +1,59 @@
-"""The home page: the projects the visitor may read, newest activity first, searched on the server."""
+"""The home page: how many projects the visitor may read, sorted by last upload or name, paged both ways;
+a search ranked by the database's full-text index."""
 
 from __future__ import annotations
 
+from typing import Any
+
 from flask import Response, render_template, request
 
+from ...auth import READ, Principal
 from ...extensions import db
-from ...index.browse import Cursor, ProjectBrowser, ProjectRow
+from ...index.browse import SORTS, ProjectBrowser, ProjectRow
 from ..context import principal, runtime
 from . import bp
-from .common import PER_PAGE, login_redirect, may_browse
+from .common import PER_PAGE, login_redirect, may_browse, page_number
+
+
+def readable_count(who: Principal | None, browser: ProjectBrowser) -> int:
+    """How many listed projects `who` may read, without reading them all: every project when the defaults
+    let them read (less those whose grants say no), else only the granted ones they may read."""
+    access = runtime().access
+    total = browser.count()
+    if access.is_admin(who):
+        return total
+    granted = sorted({g.project for g in access.backend.list_grants()})
+    if who is not None and who.via_token and who.token_projects is not None:
+        granted, total = sorted(set(who.token_projects)), 0  # a scoped token reads only its projects
+    listed = browser.listed(granted)
+    readable = len(access.visible(who, [(name,) for name in listed]))
+    if total and access.can(who, READ):
+        return total - len(listed) + readable
+    return readable
 
 
 @bp.get("/")
 def home() -> Response | str:
-    """Projects and a search box; `?q=` searches, `?after=` pages on; `?partial=1` is the list alone (live search)."""
+    """Projects and a search box: `?sort=name|updated`, `?after=`/`?before=` page a listing, `?q=` searches
+    (`?page=` pages it); `?partial=1` is the list alone (the live search swaps it in)."""
     who = principal()
     if not may_browse(who):
         return login_redirect()
     query = request.args.get("q", "").strip()
+    sort = request.args.get("sort", SORTS[0])
+    sort = sort if sort in SORTS else SORTS[0]
     access = runtime().access
-    page = ProjectBrowser(db.session).page(
-        query, Cursor.decode(request.args.get("after")), PER_PAGE, lambda rows: access.visible(who, rows)
-    )
-    rows: list[ProjectRow] = [page.exact, *page.rows] if page.exact else page.rows
-    context = {"rows": rows, "page": page, "query": query, "first_page": not request.args.get("after")}
+    browser = ProjectBrowser(db.session)
+    readable = lambda rows: access.visible(who, rows)  # noqa: E731
+    if query:
+        page = browser.search(query, page_number(), PER_PAGE, readable)
+        count = page.total
+    else:
+        page = browser.listing(sort, request.args.get("after"), request.args.get("before"), PER_PAGE, readable)
+        count = readable_count(who, browser)
+    rows: list[ProjectRow] = page.rows
+    context: dict[str, Any] = {"rows": rows, "page": page, "query": query, "sort": sort, "count": count}
     if request.args.get("partial"):
         return render_template("_project_list.html", **context)
-    empty = not rows and not query and context["first_page"]
+    empty = not rows and not query and page.previous is None
     return render_template("home.html", empty=empty, **context)

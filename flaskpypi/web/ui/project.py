@@ -1,22 +1,29 @@
-"""A project's page (description, versions, files, how to install), its writers' actions, and browser upload."""
+"""A project's page (description, versions, files, metadata, how to install), its writers' and admins' actions
+(yank, un-yank and delete a file, a release or the project; the project's status), and browser upload.
+
+Every change calls the index service the API calls; the service's signals write the audit log.
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import Any
 
-from flask import Response, redirect, render_template, request, url_for
+from flask import Response, flash, redirect, render_template, request, url_for
 
 from ...auth import READ, WRITE, Principal
 from ...core.dists import parse_filename
-from ...core.errors import BadRequest, Forbidden
-from ...core.metadata import project_urls, upgrade_fields
+from ...core.errors import BadRequest, Forbidden, Refusal
+from ...core.metadata import upgrade_fields
 from ...core.names import canonical
+from ...core.records import PROJECT_STATUSES
+from ...extensions import db
 from ...index.browse import latest_version
-from ...index.models import File, Project
+from ...index.models import File
 from ...index.service import sort_key
-from ..context import index, principal, require, runtime
+from ..context import index, principal, require, require_admin, runtime
 from . import bp
+from .about import about
 from .common import done, login_redirect, page_number, paginate
 from .describe import description
 
@@ -80,12 +87,6 @@ def _readme(version: Version) -> tuple[File, Any]:
                                meta.get("description_content_type"))  # fmt: skip
 
 
-def _project_urls(meta: dict[str, Any]) -> list[tuple[str, str]]:
-    """The project's links as PyPI lists them; only http(s) URLs become links."""
-    urls = project_urls(meta).items()
-    return [(label or url, url) for label, url in urls if url.startswith(("https://", "http://"))]
-
-
 @bp.get("/project/<project>/")
 @bp.get("/project/<project>/<version>/")
 def project(project: str, version: str | None = None) -> Response | str:
@@ -111,60 +112,97 @@ def project(project: str, version: str | None = None) -> Response | str:
         latest=_pick(versions, None),
         readme=readme,
         meta=meta,
-        urls=_project_urls(meta),
+        about=about(meta),
+        statuses=PROJECT_STATUSES,
         rights=rights(who, name),
         grants=grants,
         editable=runtime().access.backend.editable,
     )
 
 
-# -- writers' actions: yank, unyank, delete --------------------------------------------------------
+# -- writers' actions: yank, unyank, delete (a file or a release), delete a project, status -----------------
 
 
-def _filename() -> str:
-    filename = request.form.get("filename", "").strip()
-    if not filename:
-        raise BadRequest("Say which file: the form has no filename.")
-    return filename
+def _target() -> tuple[str | None, str | None]:
+    """The form's file or release: `filename`, else `version` (the API's rule)."""
+    filename = request.form.get("filename", "").strip() or None
+    version = request.form.get("version", "").strip() or None
+    if not filename and not version:
+        raise BadRequest("Say which file or release: the form has no filename or version.")
+    return filename, version
 
 
-def _version_page(found: Project | None, filename: str) -> str:
-    file = index().file(found.name, filename) if found else None
+def _what(filename: str | None, version: str | None) -> str:
+    return filename or f"release {version}"
+
+
+def _version_page(project: str, filename: str | None, version: str | None) -> str:
+    found = index().project(project)
     if found is None:
         return url_for("ui.home")
-    return url_for("ui.project", project=found.name, version=file.version if file else None)
+    file = index().file(found.name, filename) if filename else None
+    return url_for("ui.project", project=found.name, version=file.version if file else version)
 
 
 @bp.post("/project/<project>/yank")
 def yank(project: str) -> Response:
-    """Yank one file (PEP 592) with an optional reason."""
-    filename = _filename()
+    """Yank one file or every file of a release (PEP 592) with an optional reason."""
+    filename, version = _target()
     require(WRITE, project, hide=True)
     reason = request.form.get("reason", "").strip()[:500]
-    index().set_yanked(project, filename, None, True, reason)
-    return done(f"Yanked {filename}.", _version_page(index().project(project), filename))
+    files = index().set_yanked(project, filename, version, True, reason)
+    return done(f"Yanked {_what(filename, version)} ({len(files)} files)." if version else f"Yanked {filename}.",
+                _version_page(project, filename, version))  # fmt: skip
 
 
 @bp.post("/project/<project>/unyank")
 def unyank(project: str) -> Response:
-    """Undo a yank."""
-    filename = _filename()
+    """Undo a yank of a file or a release."""
+    filename, version = _target()
     require(WRITE, project, hide=True)
-    index().set_yanked(project, filename, None, False)
-    return done(f"Un-yanked {filename}.", _version_page(index().project(project), filename))
+    index().set_yanked(project, filename, version, False)
+    return done(f"Un-yanked {_what(filename, version)}.", _version_page(project, filename, version))
+
+
+def _may_delete(project: str) -> None:
+    who = require(WRITE, project, hide=True)
+    if not rights(who, project).delete:
+        raise Forbidden("Deleting files is disabled on this index (allow_delete = false).")
 
 
 @bp.post("/project/<project>/delete")
 def delete(project: str) -> Response:
-    """Delete one file for good (its name is never reused); the form asked for confirmation."""
-    filename = _filename()
-    who = require(WRITE, project, hide=True)
-    if not rights(who, project).delete:
-        raise Forbidden("Deleting files is disabled on this index (allow_delete = false).")
-    if request.form.get("confirm") != filename:
-        raise BadRequest(f"Confirm the deletion of {filename} first.")
-    index().delete(project, filename=filename)
-    return done(f"Deleted {filename}.", url_for("ui.project", project=canonical(project)))
+    """Delete one file or a release for good (filenames are never reused); the form asked for confirmation."""
+    filename, version = _target()
+    _may_delete(project)
+    if request.form.get("confirm") != (filename or version):
+        raise BadRequest(f"Confirm the deletion of {_what(filename, version)} first.")
+    files = index().delete(project, filename=filename, version=None if filename else version)
+    what = f"{_what(filename, version)} ({len(files)} files)" if version and not filename else filename
+    return done(f"Deleted {what}.", url_for("ui.project", project=canonical(project)))
+
+
+@bp.post("/project/<project>/delete-all")
+def delete_project(project: str) -> Response:
+    """Delete every file of the project; the form asked for the project's name as confirmation."""
+    _may_delete(project)
+    found = index().require_project(project)
+    if request.form.get("confirm") != found.name:
+        raise BadRequest(f"Confirm the deletion of every file of {found.display_name} first.")
+    files = index().delete(project)
+    return done(f"Deleted project {found.display_name} ({len(files)} files).", url_for("ui.home"))
+
+
+@bp.post("/project/<project>/status")
+def set_status(project: str) -> Response:
+    """Set the project's PEP 792 status with a reason (admins, as in the API)."""
+    require_admin()
+    status = request.form.get("status", "")
+    if status not in PROJECT_STATUSES:
+        raise BadRequest(f"Choose one of the statuses: {', '.join(PROJECT_STATUSES)}.")
+    reason = request.form.get("reason", "").strip()[:500] if status != "active" else ""
+    found = index().set_status(project, status, reason)
+    return done(f"{found.display_name} is now {status}.", url_for("ui.project", project=found.name))
 
 
 # -- upload from the browser -----------------------------------------------------------------------
@@ -181,15 +219,32 @@ def upload_form() -> Response | str:
 
 @bp.post("/upload")
 def upload() -> Response:
-    """Store a wheel or sdist sent by the form, through the same pipeline as twine's uploads."""
-    content = request.files.get("content")
-    if content is None or not content.filename:
+    """Store the wheels and sdists the form sent, each through the same pipeline as twine's uploads.
+
+    Each file stands alone: one refused (a bad archive, a taken filename) loses none of the others, and
+    the page says which were stored and why the others were not.
+    """
+    contents = [c for c in request.files.getlist("content") if c.filename]
+    if not contents:
         raise BadRequest("Choose a wheel (.whl) or an sdist (.tar.gz) to upload.")
-    filename = content.filename.replace("\\", "/").rsplit("/", 1)[-1]
-    dist = parse_filename(filename)
-    who = require(WRITE, dist.project)
-    result = index().upload(filename, content.stream, {}, who.name if who else None)
-    target = url_for("ui.project", project=dist.project, version=result.record.version)
-    if not result.created:
-        return done(f"{filename} was already here with the same bytes; nothing changed.", target)
-    return done(f"Uploaded {filename}.", target)
+    stored: list[tuple[str, str, str]] = []  # (filename, project, version)
+    refused: list[str] = []
+    for content in contents:
+        filename = (content.filename or "").replace("\\", "/").rsplit("/", 1)[-1]
+        try:
+            dist = parse_filename(filename)
+            who = require(WRITE, dist.project)
+            result = index().upload(filename, content.stream, {}, who.name if who else None)
+        except Refusal as exc:
+            db.session.rollback()
+            refused.append(f"{filename}: {exc.message}")
+            continue
+        note = "" if result.created else " (already here with the same bytes; nothing changed)"
+        stored.append((filename + note, dist.project, result.record.version))
+    if stored:
+        flash(f"Uploaded {', '.join(f for f, _, _ in stored)}.", "success")
+    if refused:
+        flash(f"Not uploaded: {'; '.join(refused)}", "error")
+        return redirect(url_for("ui.upload_form"), 303)
+    _, project, version = stored[-1]
+    return redirect(url_for("ui.project", project=project, version=version), 303)

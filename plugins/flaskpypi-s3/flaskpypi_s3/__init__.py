@@ -38,6 +38,10 @@ class S3Storage(FsspecStorage):
             yield {"name": item["Key"], "size": item["Size"], "LastModified": item.get("LastModified"),
                    "type": "file"}  # fmt: skip
 
+    def read(self, key: str) -> bytes:
+        """One GetObject (s3fs's cat_file would send a HeadObject first to split large objects)."""
+        return self.fs.cat_file(self.path(key), max_concurrency=1)
+
     def head(self, path: str) -> dict[str, Any] | None:
         """HeadObject alone: s3fs's info() would list the prefix after a miss."""
         bucket, key, _ = self.fs.split_path(path)

@@ -1,7 +1,7 @@
 """speed: a partial index of pending files (start-up finds dead claims without a scan), the access counter
 
-Revision ID: 0006_pending_access
-Revises: 0005_sessions_login_attempts
+Revision ID: 0007_pending_access
+Revises: 0006_project_search
 Create Date: 2026-12-01 01:30:00
 """
 
@@ -10,8 +10,8 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0006_pending_access"
-down_revision = "0005_sessions_login_attempts"
+revision = "0007_pending_access"
+down_revision = "0006_project_search"
 branch_labels = None
 depends_on = None
 

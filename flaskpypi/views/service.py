@@ -1,0 +1,203 @@
+"""Views served at /<name>/simple/: each member's listing of a project gathered (the built-in hosted index
+from the database, upstream indexes from their page caches), the asker's permissions applied, then the
+view's rules and resolution (core.views.resolve). No Flask: a Session and the asker in, pages out."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy.orm import Session
+
+from ..auth import READ, Principal
+from ..auth.policy import AccessPolicy
+from ..core import simple as pages
+from ..core.errors import NotFound, Unauthorized
+from ..core.names import canonical
+from ..core.views import DEFAULT_INDEX, FIRST, HOSTED, Candidate, Layout, MemberRules, ViewConfig, eligible, resolve
+from ..index.models import File
+from ..index.service import IndexService, Policy, sort_key
+from ..storage import Storage
+from ..upstream import Upstream
+from ..upstream.pages import UpstreamFile
+
+HostedLink = Callable[[str, str], str]  # (project, filename) -> URL of a hosted file (or of its provenance)
+
+
+@dataclass(frozen=True)
+class ViewPage:
+    """A project's page in a view; `last_modified` only when every member that holds it is hosted."""
+
+    page: pages.SimpleProject
+    last_modified: datetime | None
+
+
+@dataclass(frozen=True)
+class _Held:
+    """What a member holds of a project: its files (loaded when asked), a version of them (serial or page
+    digest), its PEP 792 status, when it last changed (hosted only) and its display name."""
+
+    files: Callable[[], list[Candidate[Any]]]
+    version: str
+    status: str = "active"
+    reason: str = ""
+    changed: datetime | None = None
+    display: str = ""
+
+
+@dataclass(frozen=True)
+class Gathered:
+    """The members of a view that were asked about a project, and a key for the page's content."""
+
+    view: ViewConfig
+    name: str
+    held: Mapping[str, _Held | None]
+    key: tuple[Any, ...]
+
+    @property
+    def last_modified(self) -> datetime | None:
+        """The latest change of the holders, when all are hosted (an upstream page has no such date)."""
+        changed = [h.changed for h in self.held.values() if h is not None]
+        return max(changed) if changed and all(c is not None for c in changed) else None  # type: ignore[type-var]
+
+
+class ViewService:
+    """One asker's view of the indexes and views of the layout, in one SQL session."""
+
+    def __init__(self, session: Session, storage: Storage, policy: Policy, layout: Layout,
+                 upstreams: Mapping[str, Upstream], access: AccessPolicy, who: Principal | None) -> None:  # fmt: skip
+        self.index = IndexService(session, storage, policy)
+        self.layout = layout
+        self.upstreams = upstreams
+        self.access = access
+        self.who = who
+
+    def view(self, name: str) -> ViewConfig:
+        """The view of that name; an index answers as a view of itself alone, without rules. NotFound else."""
+        if name in self.layout.views:
+            return self.layout.views[name]
+        if name in self.layout.indexes:
+            return ViewConfig(name, (MemberRules(name),))
+        raise NotFound(f"No index or view named {name!r}.")
+
+    def _require_read(self) -> None:
+        if self.who is None and not self.access.can(None, READ):
+            raise Unauthorized("Authentication required.")
+
+    def project_names(self, view: ViewConfig) -> list[tuple[str, str]]:
+        """(normalised, display) names the asker may read that a hosted member holds (upstream indexes
+        cannot be listed), after each member's name rules."""
+        self._require_read()
+        hosted = [m for m in view.members if self.layout.indexes[m.index].type == HOSTED]
+        if not hosted:
+            return []
+        visible = self.access.visible(self.who, self.index.project_names())
+        return [p for p in visible if any(m.admits(p[0]) for m in hosted)]
+
+    def gather(self, view: ViewConfig, name: str, now: float | None = None) -> Gathered:
+        """Who holds a project in a view, cheaply (one query per hosted member, the kept page per upstream
+        one), and a key for the page's content. Raises NotFound (no member holds it, or the asker may not
+        read it: the same answer), Unauthorized (anonymous askers of a private index) or UpstreamError."""
+        self._require_read()
+        name = canonical(name)
+        if not self.access.can(self.who, READ, name):
+            if self.who is None:
+                raise Unauthorized("Authentication required.")
+            raise NotFound(f"No project named {name!r} in {view.name!r}.")
+        held: dict[str, _Held | None] = {}
+        members = eligible(view, name)
+        for member in members:  # in priority order; with "first", no member after the holder is asked
+            held[member.index] = self._held(member.index, name)
+            if held[member.index] is not None and view.resolve == FIRST:
+                break
+        if not any(h is not None for h in held.values()):
+            raise NotFound(f"No project named {name!r} in {view.name!r}.")
+        aging = any(m.min_age for m in members)  # what a cooldown hides changes with time: a key per minute
+        bucket = int((time.time() if now is None else now) // 60) if aging else 0
+        key = ("view", view.name, name, bucket, tuple((i, h.version if h else None) for i, h in held.items()))
+        return Gathered(view, name, held, key)
+
+    def page(self, gathered: Gathered, link: HostedLink, provenance: HostedLink,
+             now: datetime | None = None) -> ViewPage:  # fmt: skip
+        """A project's page in a view: the files the resolution chose, hosted ones linked by `link` (their
+        PEP 740 provenance by `provenance`), upstream ones to the upstream itself; the PEP 792 status of the
+        first member that holds it (quarantined: no files)."""
+        name, held = gathered.name, gathered.held
+        offers = {index: h.files() if h is not None else None for index, h in held.items()}
+        chosen = resolve(gathered.view, name, offers, now or datetime.now(UTC)) or []
+        holders = [h for h in held.values() if h is not None]
+        first = holders[0]
+        if first.status == "quarantined":
+            chosen = []
+        files = [_simple_file(c.file.item, link, provenance) for c in chosen]
+        order = {c.file.filename: sort_key(c.file.version) for c in chosen}
+        files.sort(key=lambda f: (order[f.filename], f.filename))
+        versions = sorted({c.file.version for c in chosen}, key=sort_key)
+        page = pages.SimpleProject(name, files, versions, first.status, first.reason, first.display or name)
+        return ViewPage(page, gathered.last_modified)
+
+    def project(self, view: ViewConfig, name: str, link: HostedLink, provenance: HostedLink,
+                now: datetime | None = None) -> ViewPage:  # fmt: skip
+        """gather() then page(): a project's page in a view, uncached."""
+        return self.page(self.gather(view, name, now.timestamp() if now else None), link, provenance, now)
+
+    def _held(self, index: str, name: str) -> _Held | None:
+        """What an index holds of a project, its files loaded only when asked (None: it does not hold it)."""
+        if self.layout.indexes[index].type == HOSTED:
+            project = self.index.project(name) if index == DEFAULT_INDEX else None
+            if project is None or not self.index.holds(project):
+                return None
+
+            def hosted() -> list[Candidate[Any]]:
+                return [Candidate(f.filename, f.version, _aware(f.upload_time), f.yanked, f)
+                        for f in self.index.live_files(project)]  # fmt: skip
+
+            return _Held(hosted, f"s{project.serial}", project.status, project.status_reason or "",
+                         project.last_update, project.display_name)  # fmt: skip
+        page = self.upstreams[index].page(name)
+        if page is None:
+            return None
+        files = [Candidate(f.filename, f.version, _uploaded(f), f.yanked, f) for f in page.files]
+        return _Held(lambda: files, f"d{page.digest}", page.status, page.status_reason)
+
+
+def _aware(when: datetime | None) -> datetime | None:
+    return when.replace(tzinfo=UTC) if when is not None and when.tzinfo is None else when
+
+
+def _uploaded(f: UpstreamFile) -> datetime | None:
+    """The upstream's upload time, else when this index first saw the file."""
+    if f.upload_time is not None:
+        return _aware(f.upload_time)
+    return datetime.fromtimestamp(f.first_seen, UTC) if f.first_seen else None
+
+
+def _simple_file(item: File | UpstreamFile, link: HostedLink, provenance: HostedLink) -> pages.SimpleFile:
+    if isinstance(item, File):
+        return pages.SimpleFile(
+            filename=item.filename,
+            url=link(item.project.name, item.filename),
+            sha256=item.sha256,
+            size=item.size,
+            upload_time=item.upload_time,
+            requires_python=item.requires_python,
+            yanked=item.yanked,
+            yanked_reason=item.yanked_reason,
+            core_metadata_sha256=item.core_metadata_sha256,
+            provenance_url=provenance(item.project.name, item.filename) if item.provenance_sha256 else None,
+        )
+    return pages.SimpleFile(
+        filename=item.filename,
+        url=item.url,
+        sha256=item.sha256,
+        size=item.size,
+        upload_time=item.upload_time,
+        requires_python=item.requires_python,
+        yanked=item.yanked,
+        yanked_reason=item.yanked_reason,
+        core_metadata_sha256=item.metadata_sha256,
+        provenance_url=item.provenance_url,
+    )
