@@ -18,7 +18,7 @@ from ..core.errors import BadRequest, NotFound, Unauthorized, UpstreamError
 from ..core.names import canonical
 from ..core.records import METADATA_SUFFIX
 from ..index.cached import CacheIndex, LocalFacts
-from ..index.models import File
+from ..index.models import File, Project
 from ..index.service import Policy, sort_key
 from ..storage import Storage
 from ..upstream import CACHE, FALLBACKS, MIRROR, NONE, Listing, Overrides, Upstream, effective_mode, listing_for
@@ -112,16 +112,21 @@ class Fallback:
     """One asker's (or command's) view of the upstream fallback, in one SQL session."""
 
     def __init__(self, session: Session, storage: Storage, policy: Policy, upstream: Upstream,
-                 access: AccessPolicy, who: Principal | None, default_mode: str) -> None:  # fmt: skip
+                 access: AccessPolicy, who: Principal | None, default_mode: str,
+                 projects: Callable[[str], Project | None] | None = None) -> None:  # fmt: skip
         self.index = CacheIndex(session, storage, policy)
         self.upstream = upstream
         self.access = access
         self.who = who
         self.default_mode = default_mode
+        # how plan() finds a project's row: the host may answer from a cache kept per serial (rows read only)
+        self.projects = projects or self.index.project
 
     def mode(self, name: str) -> tuple[str, LocalFacts, Overrides]:
         """The fallback mode that applies to a project after the dependency-confusion rules."""
-        project = self.index.project(name)
+        return self._mode(name, self.index.project(name))
+
+    def _mode(self, name: str, project: Project | None) -> tuple[str, LocalFacts, Overrides]:
         overrides = Overrides.from_settings(project.settings if project is not None else None)
         if (overrides.fallback or self.default_mode) == NONE:
             return NONE, LocalFacts(project), overrides
@@ -132,7 +137,7 @@ class Fallback:
     def plan(self, name: str) -> Plan:
         """Apply pypicloud's fallback table to this asker and project (`name` normalised)."""
         access, who = self.access, self.who
-        mode, facts, overrides = self.mode(name)
+        mode, facts, overrides = self._mode(name, self.projects(name))
         project = facts.project
         held = project is not None and (facts.live > 0 or mode == NONE)
         read = access.can(who, READ, name)
