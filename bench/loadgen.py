@@ -70,7 +70,8 @@ class Wrk(LoadGenerator):
             *("-t1", f"-c{concurrency}", f"-d{seconds}s", "--timeout", "60s"),
             *("-s", str(WRK_SCRIPT), target.url),
         ]
-        env = {**os.environ, "BENCH_ACCEPT": target.headers.get("Accept", "")}
+        env = {**os.environ, "BENCH_ACCEPT": target.headers.get("Accept", ""),
+               "BENCH_ACCEPT_ENCODING": target.headers.get("Accept-Encoding", "gzip, deflate")}  # fmt: skip
         cpu_before = _children_cpu()
         result = subprocess.run(command, capture_output=True, text=True, env=env, timeout=seconds + 120)
         cpu = _children_cpu() - cpu_before

@@ -1,6 +1,6 @@
--- Sends Accept-Encoding: gzip as pip and uv do, the Accept header given in BENCH_ACCEPT, and prints the
--- run's figures as one JSON line.
-wrk.headers["Accept-Encoding"] = "gzip, deflate"
+-- Sends the Accept-Encoding given in BENCH_ACCEPT_ENCODING (default "gzip, deflate", as pip and uv send), the
+-- Accept header given in BENCH_ACCEPT, and prints the run's figures as one JSON line.
+wrk.headers["Accept-Encoding"] = os.getenv("BENCH_ACCEPT_ENCODING") or "gzip, deflate"
 local accept = os.getenv("BENCH_ACCEPT")
 if accept and accept ~= "" then
   wrk.headers["Accept"] = accept
