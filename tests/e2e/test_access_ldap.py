@@ -13,6 +13,7 @@ import requests
 
 from tests.conftest import ADMIN, base_settings, missing
 from tests.e2e.access_helpers import admin_call
+from tests.helpers import twine_fields
 from tests.support.clients import Venv, check, pip_install, twine_upload, with_credentials
 from tests.support.dists import make_wheel
 from tests.support.server import LiveServer, free_port
@@ -97,6 +98,12 @@ def server(slapd, tmp_path_factory) -> Iterator[LiveServer]:
                 "default_read": "authenticated", "default_write": "",
                 "grants": {"team-lib": {"group:devs": "write", "marc": "read"}}}  # fmt: skip
     live = LiveServer(root, settings).start()
+    # team-lib 1.0 exists whichever test runs first (an identical re-upload by a test is a 200 no-op)
+    wheel = make_wheel(root / "seed", "team-lib", "1.0")
+    body = wheel.read_bytes()
+    seeded = requests.post(live.index_url, auth=("lena", USERS["lena"]), data=twine_fields(wheel.name, body),
+                           files={"content": (wheel.name, body)}, timeout=60)  # fmt: skip
+    assert seeded.status_code == 200, seeded.text
     yield live
     live.stop()
 
