@@ -176,28 +176,21 @@ def _uploaded(f: UpstreamFile) -> datetime | None:
 
 
 def _simple_file(item: File | UpstreamFile, link: HostedLink, provenance: HostedLink) -> pages.SimpleFile:
+    """A hosted file links to this server (`link`, `provenance`); an upstream one to the upstream itself."""
     if isinstance(item, File):
-        return pages.SimpleFile(
-            filename=item.filename,
-            url=link(item.project.name, item.filename),
-            sha256=item.sha256,
-            size=item.size,
-            upload_time=item.upload_time,
-            requires_python=item.requires_python,
-            yanked=item.yanked,
-            yanked_reason=item.yanked_reason,
-            core_metadata_sha256=item.core_metadata_sha256,
-            provenance_url=provenance(item.project.name, item.filename) if item.provenance_sha256 else None,
-        )
+        url, metadata = link(item.project.name, item.filename), item.core_metadata_sha256
+        provenance_url = provenance(item.project.name, item.filename) if item.provenance_sha256 else None
+    else:
+        url, metadata, provenance_url = item.url, item.metadata_sha256, item.provenance_url
     return pages.SimpleFile(
         filename=item.filename,
-        url=item.url,
+        url=url,
         sha256=item.sha256,
         size=item.size,
         upload_time=item.upload_time,
         requires_python=item.requires_python,
         yanked=item.yanked,
         yanked_reason=item.yanked_reason,
-        core_metadata_sha256=item.metadata_sha256,
-        provenance_url=item.provenance_url,
+        core_metadata_sha256=metadata,
+        provenance_url=provenance_url,
     )
