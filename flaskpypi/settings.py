@@ -13,7 +13,7 @@ from dataclasses import MISSING, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
-from .core.views import Layout, ViewConfigError, build_layout
+from .core.views import Layout, ViewConfigError, build_layout, parse_duration
 
 log = logging.getLogger(__name__)
 ENV_PREFIX = "FLASKPYPI_"
@@ -46,20 +46,6 @@ def _as_size(value: Any) -> int:
     if not match:
         raise ValueError("expected a size such as 100M or 1G")
     return int(match.group(1)) * 1024 ** "_kmgt".index((match.group(2) or "_").lower())
-
-
-_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhdw]?)\s*$", re.IGNORECASE)
-_DURATION_UNITS = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
-
-
-def _as_duration(value: Any) -> int:
-    """Seconds, from a number or text such as 30s, 10m, 12h, 7d, 2w."""
-    if isinstance(value, int | float) and not isinstance(value, bool):
-        return int(value)
-    match = _DURATION.match(str(value))
-    if not match:
-        raise ValueError("expected a duration such as 30s, 10m, 12h or 7d")
-    return int(float(match.group(1)) * _DURATION_UNITS[match.group(2).lower()])
 
 
 def _as_list(value: Any) -> list[str]:
@@ -197,10 +183,10 @@ class Settings:
         10.0, float, "seconds to wait for the upstream to connect or to send the next bytes"
     )
     upstream_ttl: int = _setting(
-        600, _as_duration, "how long an upstream project page is used before it is revalidated (ETag): 600, 10m, 1h"
+        600, parse_duration, "how long an upstream project page is used before it is revalidated (ETag): 600, 10m, 1h"
     )
     upstream_retry: int = _setting(
-        30, _as_duration, "after an upstream failure, how long cached pages are served before it is tried again"
+        30, parse_duration, "after an upstream failure, how long cached pages are served before it is tried again"
     )
     upstream_allow: list = _setting(
         [], _as_list, "glob patterns of project names that may come from upstream (empty: any name)"
@@ -211,7 +197,7 @@ class Settings:
     )
     upstream_min_age: int = _setting(
         0,
-        _as_duration,
+        parse_duration,
         "hide upstream files younger than this (7d) so a hijacked release cannot spread at once; 0: off",
     )
     upstream_stream_size: int = _setting(
@@ -234,7 +220,7 @@ class Settings:
     max_archive_members: int = _setting(100_000, int, "most members (files) in a distribution's archive; more is 400")
     upload_wait: int = _setting(
         60,
-        _as_duration,
+        parse_duration,
         "how long an upload waits for another upload of the same filename to finish (then 409, retry)",
     )
     stream_files: bool = _setting(
@@ -249,15 +235,15 @@ class Settings:
         "/_protected_packages/", _as_str, "internal nginx location that maps to the file storage root"
     )
     database_connect_timeout: int = _setting(
-        3, _as_duration, "seconds to wait for a new database connection (PostgreSQL; 2 or more); then 503"
+        3, parse_duration, "seconds to wait for a new database connection (PostgreSQL; 2 or more); then 503"
     )
     database_timeout: int = _setting(
         10,
-        _as_duration,
+        parse_duration,
         "seconds one SQL statement may take (PostgreSQL statement timeout, SQLite busy timeout); then 503",
     )
     body_timeout: int = _setting(
-        30, _as_duration, "seconds a request body may take to arrive, plus 1 s per body_min_rate bytes received"
+        30, parse_duration, "seconds a request body may take to arrive, plus 1 s per body_min_rate bytes received"
     )
     body_min_rate: int = _setting(
         64 * 1024, _as_size, "bytes per second that earn an upload one more second of body_timeout (64K)"
@@ -270,7 +256,7 @@ class Settings:
         "true or false",
     )
     session_lifetime: int = _setting(
-        14 * 86400, _as_duration, "how long a browser login lasts at most (logout ends it sooner): 12h, 14d"
+        14 * 86400, parse_duration, "how long a browser login lasts at most (logout ends it sooner): 12h, 14d"
     )
     log_format: str = _setting("text", _choice("text", "json"), "log lines as text, or one JSON object a line (json)")
     access_log: bool = _setting(False, _as_bool, "log every request (method, path, status, bytes, time) at INFO")
