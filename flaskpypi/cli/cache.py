@@ -9,9 +9,10 @@ from flask import current_app
 from flask.cli import with_appcontext
 
 from ..core.records import utcnow
+from ..core.views import parse_duration
 from ..extensions import db
 from ..index.cached import CacheIndex, cached_at
-from ..settings import SettingsError, _as_duration
+from ..settings import SettingsError
 from ..upstream import FALLBACKS
 from ..upstream.policy import FALLBACK_KEY, MERGE_KEY, MIN_AGE_EXEMPT_KEY
 
@@ -25,7 +26,7 @@ def _duration(_ctx: click.Context, _param: click.Parameter, value: str | None) -
     if value is None:
         return None
     try:
-        return _as_duration(value)
+        return parse_duration(value)
     except ValueError as exc:
         raise click.BadParameter(str(exc))
 
