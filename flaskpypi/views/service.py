@@ -17,9 +17,20 @@ from ..auth.policy import AccessPolicy
 from ..core import simple as pages
 from ..core.errors import NotFound, Unauthorized
 from ..core.names import canonical
-from ..core.views import DEFAULT_INDEX, FIRST, HOSTED, Candidate, Layout, MemberRules, ViewConfig, eligible, resolve
+from ..core.views import (
+    DEFAULT_INDEX,
+    FIRST,
+    HOSTED,
+    Candidate,
+    Chosen,
+    Layout,
+    MemberRules,
+    ViewConfig,
+    eligible,
+    resolve,
+)
 from ..index.models import File
-from ..index.service import IndexService, Policy, sort_key
+from ..index.service import FileFacts, IndexService, Policy, sort_key
 from ..storage import Storage
 from ..upstream import Upstream
 from ..upstream.pages import UpstreamFile
@@ -36,6 +47,14 @@ class ViewPage:
 
 
 @dataclass(frozen=True)
+class HostedFile:
+    """A hosted file a view offers: the member index it comes from and what a download needs of it."""
+
+    index: str
+    facts: FileFacts
+
+
+@dataclass(frozen=True)
 class _Held:
     """What a member holds of a project: its files (loaded when asked), a version of them (serial or page
     digest), its PEP 792 status, when it last changed (hosted only) and its display name."""
@@ -46,6 +65,7 @@ class _Held:
     reason: str = ""
     changed: datetime | None = None
     display: str = ""
+    serial: int = 0  # the hosted project's serial (0 for an upstream page)
 
 
 @dataclass(frozen=True)
@@ -56,6 +76,16 @@ class Gathered:
     name: str
     held: Mapping[str, _Held | None]
     key: tuple[Any, ...]
+
+    @property
+    def serial(self) -> int:
+        """The highest serial of the hosted members that hold the project (PyPI's `last_serial`), else 0."""
+        return max((h.serial for h in self.held.values() if h is not None), default=0)
+
+    @property
+    def holder(self) -> _Held:
+        """The first member that holds the project (its PEP 792 status and display name are the view's)."""
+        return next(h for h in self.held.values() if h is not None)
 
     @property
     def last_modified(self) -> datetime | None:
@@ -120,24 +150,33 @@ class ViewService:
         key = ("view", view.name, name, bucket, tuple((i, h.version if h else None) for i, h in held.items()))
         return Gathered(view, name, held, key)
 
+    def chosen(self, gathered: Gathered, now: datetime | None = None) -> list[Chosen[Any]]:
+        """The files the view offers of a gathered project, each with the member index it comes from:
+        the rules and resolution applied (core.views.resolve), none while the project is quarantined."""
+        offers = {index: h.files() if h is not None else None for index, h in gathered.held.items()}
+        chosen = resolve(gathered.view, gathered.name, offers, now or datetime.now(UTC)) or []
+        return [] if gathered.holder.status == "quarantined" else chosen
+
     def page(self, gathered: Gathered, link: HostedLink, provenance: HostedLink,
              now: datetime | None = None) -> ViewPage:  # fmt: skip
         """A project's page in a view: the files the resolution chose, hosted ones linked by `link` (their
         PEP 740 provenance by `provenance`), upstream ones to the upstream itself; the PEP 792 status of the
         first member that holds it (quarantined: no files)."""
-        name, held = gathered.name, gathered.held
-        offers = {index: h.files() if h is not None else None for index, h in held.items()}
-        chosen = resolve(gathered.view, name, offers, now or datetime.now(UTC)) or []
-        holders = [h for h in held.values() if h is not None]
-        first = holders[0]
-        if first.status == "quarantined":
-            chosen = []
+        chosen = self.chosen(gathered, now)
+        first = gathered.holder
         files = [_simple_file(c.file.item, link, provenance) for c in chosen]
         order = {c.file.filename: sort_key(c.file.version) for c in chosen}
         files.sort(key=lambda f: (order[f.filename], f.filename))
         versions = sorted({c.file.version for c in chosen}, key=sort_key)
-        page = pages.SimpleProject(name, files, versions, first.status, first.reason, first.display or name)
+        page = pages.SimpleProject(gathered.name, files, versions, first.status, first.reason,
+                                   first.display or gathered.name)  # fmt: skip
         return ViewPage(page, gathered.last_modified)
+
+    def offered(self, gathered: Gathered, now: datetime | None = None) -> dict[str, HostedFile]:
+        """The hosted files a view offers of a gathered project now, by filename: what a download in the
+        view may serve (a file the view filters out, or an upstream one, is absent)."""
+        return {c.file.filename: HostedFile(c.index, FileFacts.of(c.file.item))
+                for c in self.chosen(gathered, now) if isinstance(c.file.item, File)}  # fmt: skip
 
     def project(self, view: ViewConfig, name: str, link: HostedLink, provenance: HostedLink,
                 now: datetime | None = None) -> ViewPage:  # fmt: skip
@@ -156,7 +195,7 @@ class ViewService:
                         for f in self.index.live_files(project)]  # fmt: skip
 
             return _Held(hosted, f"s{project.serial}", project.status, project.status_reason or "",
-                         project.last_update, project.display_name)  # fmt: skip
+                         project.last_update, project.display_name, project.serial)  # fmt: skip
         page = self.upstreams[index].page(name)
         if page is None:
             return None

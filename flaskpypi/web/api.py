@@ -8,12 +8,10 @@ from flask import Blueprint, Response, jsonify, request, url_for
 
 from ..auth import READ, WRITE
 from ..core.dists import parse_filename
-from ..core.errors import BadRequest, Forbidden, NotFound, Unauthorized
-from ..core.metadata import pypi_info, upgrade_fields
-from ..core.records import iso
-from ..index.browse import latest_version
-from ..index.models import File, Project
-from ..index.service import sort_key
+from ..core.errors import BadRequest, Forbidden, Unauthorized
+from ..core.names import canonical
+from ..views.releases import Links, Releases, file_json
+from . import indexes
 from .context import index, principal, require, require_admin, runtime
 from .files import file_url
 
@@ -54,91 +52,37 @@ for _path in UPLOAD_PATHS:
 # -- the JSON API (/pypi/<project>/json) -----------------------------------------------------------
 
 
-def _file_json(project: Project, f: File) -> dict[str, Any]:
-    url = url_for("files.download", project=project.name, filename=f.filename, _external=True)
-    return {
-        "filename": f.filename,
-        "url": url,
-        "digests": {"md5": f.md5, "sha256": f.sha256, "blake2b_256": f.blake2b_256},
-        "md5_digest": f.md5,
-        "size": f.size,
-        "packagetype": f.packagetype,
-        "python_version": f.python_version,
-        "requires_python": f.requires_python or None,
-        "upload_time": f.upload_time.strftime("%Y-%m-%dT%H:%M:%S"),
-        "upload_time_iso_8601": iso(f.upload_time),
-        "yanked": f.yanked,
-        "yanked_reason": f.yanked_reason or None,
-        "has_sig": False,
-        "comment_text": "",
-        "uploader": f.uploader,
-        "origin": f.origin,
-    }
+def _links(project: str) -> Links:
+    """The URLs of the built-in index's JSON API answers."""
+    return Links(
+        file=lambda p, f: url_for("files.download", project=p, filename=f, _external=True),
+        project=url_for("simple.project", project=project, _external=True),
+        release=lambda v: url_for("api.version_json", project=project, version=v, _external=True),
+    )
 
 
-def _info(project: Project, version: str, files: list[File]) -> dict[str, Any]:
-    source = min(files, key=lambda f: (f.packagetype != "bdist_wheel", f.upload_time))
-    return {
-        "name": project.display_name,
-        "version": version,
-        **pypi_info(upgrade_fields(source.meta or {})),
-        "requires_python": source.requires_python or None,
-        "package_url": url_for("simple.project", project=project.name, _external=True),
-        "project_url": url_for("simple.project", project=project.name, _external=True),
-        "release_url": url_for("api.version_json", project=project.name, version=version, _external=True),
-        "docs_url": None,
-        "bugtrack_url": None,
-        "downloads": {"last_day": -1, "last_week": -1, "last_month": -1},
-        "yanked": all(f.yanked for f in files),
-        "yanked_reason": next((f.yanked_reason for f in files if f.yanked_reason), None),
-        "project_status": {"status": project.status, "reason": project.status_reason or None},
-    }
-
-
-def _versions(project: Project) -> dict[str, list[File]]:
-    grouped: dict[str, list[File]] = {}
-    for f in index().live_files(project):
-        grouped.setdefault(f.version, []).append(f)
-    return grouped
-
-
-def _readable_project(name: str) -> Project:
+def _releases(name: str) -> Releases:
     require(READ, name, hide=True)
-    return index().require_project(name)
+    found = index().require_project(name)
+    files = index().live_files(found)
+    return Releases.of(found.display_name, found.status, found.status_reason or "", found.serial, files)
 
 
 @bp.get("/pypi/<project>/json")
 def project_json(project: str) -> Response:
-    """PyPI's JSON API for a project: info of the latest release, all releases, last_serial."""
-    found = _readable_project(project)
-    versions = _versions(found)
-    if not versions:
-        raise NotFound(f"No files in project {found.display_name!r}.")
-    latest = latest_version({v: [f.yanked for f in fs] for v, fs in versions.items()})
-    body = {
-        "info": _info(found, latest, versions[latest]),
-        "last_serial": found.serial,
-        "releases": {v: [_file_json(found, f) for f in versions[v]] for v in sorted(versions, key=sort_key)},
-        "urls": [_file_json(found, f) for f in versions[latest]],
-        "vulnerabilities": [],
-    }
-    return jsonify(body)
+    """PyPI's JSON API for a project: info of the latest release, all releases, last_serial (the default
+    view's answer when `default_view` names one)."""
+    if runtime().layout.default_view:
+        return indexes.project_json(runtime().layout.default_view, project)
+    return jsonify(_releases(canonical(project)).project_json(_links(canonical(project))))
 
 
 @bp.get("/pypi/<project>/<version>/json")
 def version_json(project: str, version: str) -> Response:
     """PyPI's JSON API for one release."""
-    found = _readable_project(project)
-    versions = _versions(found)
-    match = next((v for v in versions if sort_key(v) == sort_key(version)), None)
-    if match is None:
-        raise NotFound(f"No version {version!r} of project {found.display_name!r}.")
-    return jsonify(
-        info=_info(found, match, versions[match]),
-        last_serial=found.serial,
-        urls=[_file_json(found, f) for f in versions[match]],
-        vulnerabilities=[],
-    )
+    if runtime().layout.default_view:
+        return indexes.version_json(runtime().layout.default_view, project, version)
+    return jsonify(_releases(canonical(project)).version_json(version, _links(canonical(project))))
 
 
 # -- changing files: yank, delete, status ------------------------------------------------------------
@@ -217,11 +161,13 @@ def set_status(project: str) -> Response:
 @bp.get("/api/projects/<project>/files")
 def list_files(project: str) -> Response:
     """A project's files with their facts, for the UI and scripts."""
-    found = _readable_project(project)
+    require(READ, project, hide=True)
+    found = index().require_project(project)
+    links = _links(found.name)
     return jsonify(
         project=found.display_name,
         files=[
-            {**_file_json(found, f), "version": f.version, "download": file_url(found.name, f.filename)}
+            {**file_json(f, links), "version": f.version, "download": file_url(found.name, f.filename)}
             for f in index().live_files(found)
         ],
     )

@@ -33,12 +33,17 @@ def provenance_url(project: str, filename: str) -> str:
     return url_for("files.download", project=project, filename=filename + PROVENANCE_SUFFIX, _external=True)
 
 
+def split_suffix(filename: str) -> tuple[str, str]:
+    """(distribution filename, suffix): the suffix is "", METADATA_SUFFIX (PEP 658) or PROVENANCE_SUFFIX."""
+    suffix = next((s for s in (METADATA_SUFFIX, PROVENANCE_SUFFIX) if filename.endswith(s)), "")
+    return (filename[: -len(suffix)] if suffix else filename), suffix
+
+
 @bp.route("/packages/<project>/<filename>", methods=["GET", "HEAD"])
 def download(project: str, filename: str) -> Response:
     """A file, its core metadata (PEP 658) or its provenance (PEP 740); ranges and validators work."""
     name = canonical(project)
-    suffix = next((s for s in (METADATA_SUFFIX, PROVENANCE_SUFFIX) if filename.endswith(s)), "")
-    dist_name = filename[: -len(suffix)] if suffix else filename
+    dist_name, suffix = split_suffix(filename)
     require(READ, name, hide=True, missing=f"No file {dist_name!r} in project {name!r}.")
     row = serial_cache("files").get(
         generations()[SERIAL], (name, dist_name), lambda: index().file_facts(name, dist_name)
@@ -50,13 +55,19 @@ def download(project: str, filename: str) -> Response:
                 fetched.headers["Cache-Control"] = _cache_control(name)
             return fetched
         row = FileFacts.of(fetched)
+    return serve(row, suffix)
+
+
+def serve(row: FileFacts, suffix: str) -> Response:
+    """A hosted file (or its .metadata / .provenance) whose reading the caller has allowed: 404 while its
+    project is quarantined or when the asked sidecar does not exist."""
     if row.status == "quarantined":
         raise NotFound(f"Project {row.display_name!r} is quarantined (PEP 792).")
     if suffix == METADATA_SUFFIX and not row.core_metadata_sha256:
-        raise NotFound(f"No core metadata file for {dist_name!r}.")
+        raise NotFound(f"No core metadata file for {row.filename!r}.")
     if suffix == PROVENANCE_SUFFIX and not row.provenance_sha256:
-        raise NotFound(f"No provenance for {dist_name!r}.")
-    return _send(storage_key(name, filename), row, suffix)
+        raise NotFound(f"No provenance for {row.filename!r}.")
+    return _send(storage_key(row.project, row.filename + suffix), row, suffix)
 
 
 def _send(key: str, row: FileFacts, suffix: str) -> Response:

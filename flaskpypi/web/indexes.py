@@ -7,15 +7,19 @@ from __future__ import annotations
 import hashlib
 from datetime import datetime
 
-from flask import Blueprint, Response, g, redirect, request, url_for
+from flask import Blueprint, Response, g, jsonify, redirect, request, url_for
 
 from ..core import simple as pages
+from ..core.errors import NotFound
 from ..core.names import canonical
+from ..core.records import PROVENANCE_SUFFIX
 from ..extensions import db
 from ..views import ViewService
+from ..views.releases import Links, Releases
+from ..views.service import Gathered, HostedFile, HostedLink
+from . import files
 from .context import principal, runtime
-from .files import file_url, provenance_url
-from .pages import cached_page
+from .pages import cached_page, page_cache
 
 bp = Blueprint("indexes", __name__)
 
@@ -75,9 +79,75 @@ def project_page(name: str, normal: str) -> Response:
     key = (*gathered.key, fmt, request.script_root)
 
     def render() -> str:
-        page = svc.page(gathered, file_url, provenance_url).page
+        page = svc.page(gathered, *_hosted_links(gathered.view.name)).page
         return pages.project_json(page) if fmt == pages.JSON_V1 else pages.project_html(page)
 
     etag = hashlib.sha256(repr(key).encode()).hexdigest()[:32]
     mimetype = fmt if fmt != pages.TEXT_HTML else "text/html"
     return cached_page(etag, gathered.last_modified, mimetype, key, render)
+
+
+def _hosted_links(name: str) -> tuple[HostedLink, HostedLink]:
+    """A view's links to its hosted files and their PEP 740 provenance (absolute, as the spec requires):
+    downloads scoped to the view, so a file it filters out is never served through it."""
+
+    def link(project: str, filename: str) -> str:
+        return url_for("indexes.download", name=name, project=project, filename=filename)
+
+    def provenance(project: str, filename: str) -> str:
+        filename += PROVENANCE_SUFFIX
+        return url_for("indexes.download", name=name, project=project, filename=filename, _external=True)
+
+    return link, provenance
+
+
+def _offered(gathered: Gathered) -> dict[str, HostedFile]:
+    """The hosted files the view offers now, kept as long as the page's own key (serials, the cooldown's
+    minute, the upstream pages' digests)."""
+    return page_cache().remember((*gathered.key, "offered"), lambda: service().offered(gathered))
+
+
+@bp.route("/<name>/packages/<project>/<filename>", methods=["GET", "HEAD"])
+def download(name: str, project: str, filename: str) -> Response:
+    """A hosted file of a view, its .metadata (PEP 658) or .provenance (PEP 740): served only when the view's
+    resolution offers it now to this asker (rules, cooldown, snapshot, pins; a hidden project is missing)."""
+    svc, normal = service(), canonical(project)
+    dist_name, suffix = files.split_suffix(filename)
+    offered = _offered(svc.gather(svc.view(name), normal)).get(dist_name)
+    if offered is None:
+        raise NotFound(f"No file {dist_name!r} of project {normal!r} in {name!r}.")
+    return files.serve(offered.facts, suffix)
+
+
+def _releases(name: str, project: str) -> Releases:
+    svc = service()
+    gathered = svc.gather(svc.view(name), canonical(project))
+    holder = gathered.holder
+    chosen = [c.file.item for c in svc.chosen(gathered)]
+    return Releases.of(holder.display or gathered.name, holder.status, holder.reason, gathered.serial, chosen)
+
+
+def _links(name: str, project: str) -> Links:
+    def file(p: str, filename: str) -> str:
+        return url_for("indexes.download", name=name, project=p, filename=filename, _external=True)
+
+    return Links(
+        file=file,
+        project=url_for("indexes.project", name=name, project=project, _external=True),
+        release=lambda v: url_for("indexes.version_json", name=name, project=project, version=v, _external=True),
+    )
+
+
+@bp.get("/<name>/pypi/<project>/json")
+def project_json(name: str, project: str) -> Response:
+    """PyPI's JSON API for a project as an index or view offers it (views.releases says what an upstream-only
+    release's `info` holds)."""
+    normal = canonical(project)
+    return jsonify(_releases(name, normal).project_json(_links(name, normal)))
+
+
+@bp.get("/<name>/pypi/<project>/<version>/json")
+def version_json(name: str, project: str, version: str) -> Response:
+    """PyPI's JSON API for one release as an index or view offers it."""
+    normal = canonical(project)
+    return jsonify(_releases(name, normal).version_json(version, _links(name, normal)))
