@@ -1,5 +1,6 @@
-"""Views end to end (issue 14): gunicorn, real pip and uv installing through /<view>/simple/ over the built-in
-hosted index and a named upstream index, with a cooldown, a snapshot and a private name."""
+"""Views end to end (issue 14): gunicorn, real pip, uv and poetry installing through /<view>/simple/ over the
+built-in hosted index and a named upstream index, with a cooldown, a snapshot and a private name; a project
+the asker may not read is missing in every view."""
 
 from __future__ import annotations
 
@@ -9,9 +10,20 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import ADMIN
-from tests.support.clients import Venv, check, pip_install, twine_upload, uv_pip_install
+from tests.support.clients import (
+    Venv,
+    check,
+    pip_install,
+    poetry_install_from_source,
+    poetry_venv,
+    twine_upload,
+    uv_pip_install,
+    with_credentials,
+)
+from tests.support.server import LiveServer
 from tests.support.dists import make_wheel
 from tests.support.upstream import LocalUpstream
+from tests.unit.upstream_fixtures import USERS, hashed_users
 
 pytestmark = pytest.mark.e2e
 
@@ -35,17 +47,26 @@ def _installed(venv: Venv, name: str) -> str | None:
     return {k.lower().replace("_", "-"): v for k, v in venv.installed().items()}.get(name)
 
 
-def test_pip_and_uv_install_through_views(live_server, upstream: LocalUpstream, tmp_path: Path) -> None:
-    views = {
-        "cool": {"members": ["default", {"index": "public", "min_age": "7d"}]},
-        "fresh": {"members": ["default", "public"]},
-        "snapshot": {"members": ["default", {"index": "public", "uploaded_before": "2026-01-01"}]},
-    }
-    indexes = {"public": {"type": "upstream", "url": upstream.url, "mode": "redirect"}}
-    server = live_server(indexes=indexes, views=views, upstream_retry=0)
-    mine = make_wheel(tmp_path / "dists", "acme-lib", "1.0")
-    check(twine_upload(server.url + "legacy/", [mine], *ADMIN))
+VIEWS = {
+    "cool": {"members": ["default", {"index": "public", "min_age": "7d"}]},
+    "fresh": {"members": ["default", "public"]},
+    "snapshot": {"members": ["default", {"index": "public", "uploaded_before": "2026-01-01"}]},
+}
 
+
+@pytest.fixture
+def server(live_server, upstream: LocalUpstream, tmp_path: Path) -> LiveServer:
+    """The views over `default` (holding acme-lib 1.0, and secret-lib 1.0 that only `reader` may read) and
+    the upstream (files link to it: redirect mode)."""
+    indexes = {"public": {"type": "upstream", "url": upstream.url, "mode": "redirect"}}
+    server = live_server(indexes=indexes, views=VIEWS, upstream_retry=0, users=hashed_users(),
+                         grants={"secret-lib": {"reader": "read"}})  # fmt: skip
+    mine = [make_wheel(tmp_path / "dists", name, "1.0") for name in ("acme-lib", "secret-lib")]
+    check(twine_upload(server.url + "legacy/", mine, *ADMIN))
+    return server
+
+
+def test_pip_and_uv_install_through_views(server: LiveServer, tmp_path: Path) -> None:
     cool = Venv.create(tmp_path / "cool", pip=True)
     check(pip_install(cool, server.url + "cool/simple/", "demo", "acme-lib"))
     assert _installed(cool, "demo") == "1.0"  # 2.0 was uploaded upstream yesterday: not offered
@@ -61,3 +82,35 @@ def test_pip_and_uv_install_through_views(live_server, upstream: LocalUpstream, 
     assert _installed(snapshot, "demo") == "1.0"
     refused = pip_install(snapshot, server.url + "snapshot/simple/", "demo==2.0")
     assert refused.returncode != 0
+
+
+def test_poetry_locks_and_installs_through_views(server: LiveServer, tmp_path: Path) -> None:
+    """A poetry source per view: through the cooldown view the day-old demo 2.0 is never locked."""
+    cool = tmp_path / "poetry-cool"
+    check(poetry_install_from_source(cool, server.url + "cool/simple/", "demo"))
+    assert _installed(poetry_venv(cool), "demo") == "1.0"
+    lock = (cool / "poetry.lock").read_text()
+    assert "demo-1.0-py3-none-any.whl" in lock and "demo-2.0" not in lock
+    refused = poetry_install_from_source(tmp_path / "poetry-cool-2", server.url + "cool/simple/", "demo",
+                                         constraint="==2.0")  # fmt: skip
+    assert refused.returncode != 0
+
+    fresh = tmp_path / "poetry-fresh"
+    check(poetry_install_from_source(fresh, server.url + "fresh/simple/", "demo"))
+    assert _installed(poetry_venv(fresh), "demo") == "2.0"
+    hosted = tmp_path / "poetry-hosted"  # a hosted file through the view's own download URL
+    check(poetry_install_from_source(hosted, server.url + "cool/simple/", "acme-lib"))
+    assert _installed(poetry_venv(hosted), "acme-lib") == "1.0"
+
+
+def test_a_project_the_user_may_not_read_is_missing_in_every_view(server: LiveServer, tmp_path: Path) -> None:
+    """secret-lib is private to `reader`: `outsider` and anonymous users cannot install it through any view,
+    as if it did not exist; `reader` can."""
+    venv = Venv.create(tmp_path / "venv", pip=True)
+    for view in ("cool", "fresh", "default"):
+        url = server.url + f"{view}/simple/"
+        assert pip_install(venv, url, "secret-lib").returncode != 0
+        outsider = pip_install(venv, with_credentials(url, "outsider", USERS["outsider"]), "secret-lib")
+        assert outsider.returncode != 0 and "No matching distribution" in outsider.stdout + outsider.stderr
+    check(pip_install(venv, with_credentials(server.url + "cool/simple/", "reader", USERS["reader"]), "secret-lib"))
+    assert _installed(venv, "secret-lib") == "1.0"
