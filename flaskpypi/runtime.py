@@ -25,6 +25,7 @@ from .settings import Settings, SettingsError
 from .storage import Storage, load_storage
 from .upstream import REDIRECT, Upstream, UpstreamConfig
 from .upstream.config import STATE_FOLDER
+from .upstream.state import STATE_PREFIX
 
 SessionPrincipal = Callable[[], Principal | None]
 
@@ -104,6 +105,7 @@ def _index_config(settings: Settings, index: IndexConfig, instance_path: str | P
         ttl=index.ttl,
         retry=int(settings.upstream_retry),
         limits=ArchiveLimits.from_settings(settings),
+        state_prefix=f"{STATE_PREFIX}-{index.name}",  # its own pages and health, never the default upstream's
     )
 
 

@@ -9,6 +9,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 from ..core.archives import ArchiveLimits
 from .policy import NamePolicy
+from .state import STATE_PREFIX
 
 STATE_FOLDER = "upstream"
 
@@ -37,6 +38,7 @@ class UpstreamConfig:
     stream_size: int = 1024 * 1024
     names: NamePolicy = field(default_factory=NamePolicy)
     limits: ArchiveLimits = field(default_factory=ArchiveLimits)
+    state_prefix: str = STATE_PREFIX  # storage keys of its pages and health (named upstream indexes: their own)
 
     @classmethod
     def from_settings(cls, settings: Any, instance_path: str | Path) -> UpstreamConfig:

@@ -30,8 +30,8 @@ class Upstream:
         self.config = config
         self.client = UpstreamClient(config)
         self.describe = config.describe()
-        self.pages = PageStore(storage, config.ttl)
-        self.health = Health(storage, config.retry, self.describe)
+        self.pages = PageStore(storage, config.ttl, prefix=config.state_prefix)
+        self.health = Health(storage, config.retry, self.describe, config.state_prefix)
         wait = max(60.0, config.timeout * 6)
         locks: FetchLocks | PgFetchLocks
         if engine is not None and shared_locks:

@@ -52,17 +52,17 @@ def atomic_write(path: Path, data: bytes) -> None:
 class PageStore:
     """Upstream project pages in the shared storage, with a per-process memo used while a page is fresh."""
 
-    def __init__(self, storage: Storage, ttl: float, memo_size: int = 512) -> None:
+    def __init__(self, storage: Storage, ttl: float, memo_size: int = 512, prefix: str = STATE_PREFIX) -> None:
         self.storage = storage
         self.ttl = ttl
+        self.prefix = prefix  # each upstream index keeps its pages under its own prefix
         self._memo: OrderedDict[str, UpstreamPage] = OrderedDict()
         self._memo_size = memo_size
         self._lock = threading.Lock()
 
-    @staticmethod
-    def key(name: str) -> str:
+    def key(self, name: str) -> str:
         """The storage key of a project's page."""
-        return f"{STATE_PREFIX}/page-{canonical(name)}.json"
+        return f"{self.prefix}/page-{canonical(name)}.json"
 
     def read(self, name: str) -> UpstreamPage | None:
         """The page last kept for a project by any host, or None: from the memo while it is fresh."""
@@ -108,9 +108,8 @@ class Health:
     """Whether the upstream is failing, shared by every host: a marker object in the storage whose
     creation is logged once, whose `tried` time spaces out retries, and whose removal says it is back."""
 
-    KEY = f"{STATE_PREFIX}/health.json"
-
-    def __init__(self, storage: Storage, retry: int, describe: str) -> None:
+    def __init__(self, storage: Storage, retry: int, describe: str, prefix: str = STATE_PREFIX) -> None:
+        self.key = f"{prefix}/health.json"
         self.storage = storage
         self.retry = retry
         self.describe = describe
@@ -121,7 +120,7 @@ class Health:
         if not fresh and time.monotonic() - read_at < HEALTH_MEMO:
             return marker
         try:
-            marker = json.loads(self.storage.read(self.KEY))
+            marker = json.loads(self.storage.read(self.key))
         except FileNotFoundError:
             marker = None
         except (OSError, ValueError) as exc:
@@ -131,7 +130,7 @@ class Health:
         return marker
 
     def _write(self, marker: dict) -> None:
-        self.storage.put_bytes(self.KEY, json.dumps(marker).encode(), JSON_META)
+        self.storage.put_bytes(self.key, json.dumps(marker).encode(), JSON_META)
         self._memo = (time.monotonic(), marker)
 
     def failing(self) -> bool:
@@ -161,7 +160,7 @@ class Health:
         """Clear a recorded failure, saying so once."""
         if self._marker() is None:
             return
-        self.storage.delete(self.KEY)
+        self.storage.delete(self.key)
         self._memo = (time.monotonic(), None)
         log.info("Upstream %s answers again", self.describe)
 

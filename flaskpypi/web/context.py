@@ -15,6 +15,7 @@ from ..extensions import csrf, db
 from ..index.uploads import Uploader
 from ..runtime import Runtime
 from ..sql import ACCESS, SERIAL, read_counters
+from ..views import ViewService
 
 SAFE_METHODS = ("GET", "HEAD", "OPTIONS", "TRACE")
 
@@ -30,6 +31,14 @@ def index() -> Uploader:
         rt = runtime()
         g.index = Uploader(db.session, rt.storage, rt.policy)
     return g.index
+
+
+def views() -> ViewService:
+    """This request's view service: every index and view as this request's asker sees them."""
+    if "views" not in g:
+        rt = runtime()
+        g.views = ViewService(db.session, rt.storage, rt.policy, rt.layout, rt.upstreams, rt.access, principal())
+    return g.views
 
 
 def generations() -> dict[str, int]:

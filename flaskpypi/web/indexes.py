@@ -7,29 +7,19 @@ from __future__ import annotations
 import hashlib
 from datetime import datetime
 
-from flask import Blueprint, Response, g, jsonify, redirect, request, url_for
+from flask import Blueprint, Response, jsonify, redirect, request, url_for
 
 from ..core import simple as pages
 from ..core.errors import NotFound
 from ..core.names import canonical
 from ..core.records import PROVENANCE_SUFFIX
-from ..extensions import db
-from ..views import ViewService
 from ..views.releases import Links, Releases
 from ..views.service import Gathered, HostedFile, HostedLink
 from . import files
-from .context import principal, runtime
+from .context import views
 from .pages import cached_page, page_cache
 
 bp = Blueprint("indexes", __name__)
-
-
-def service() -> ViewService:
-    """This request's view service (one SQL session per request, this request's asker)."""
-    if "views" not in g:
-        rt = runtime()
-        g.views = ViewService(db.session, rt.storage, rt.policy, rt.layout, rt.upstreams, rt.access, principal())
-    return g.views
 
 
 def _format() -> str:
@@ -51,7 +41,7 @@ def root(name: str) -> Response:
 
 def root_page(name: str, href: str | None = None) -> Response:
     """The root page of an index or view (also /simple/'s when default_view names one, with its `href`)."""
-    svc, fmt = service(), _format()
+    svc, fmt = views(), _format()
     names = svc.project_names(svc.view(name))
     if fmt == pages.JSON_V1:
         return _answer(pages.root_json(names), fmt)
@@ -74,7 +64,7 @@ def project(name: str, project: str) -> Response:
 
 def project_page(name: str, normal: str) -> Response:
     """A project's page in an index or view (also /simple/<project>/'s when default_view names one)."""
-    svc, fmt = service(), _format()
+    svc, fmt = views(), _format()
     gathered = svc.gather(svc.view(name), normal)
     key = (*gathered.key, fmt, request.script_root)
 
@@ -104,14 +94,14 @@ def _hosted_links(name: str) -> tuple[HostedLink, HostedLink]:
 def _offered(gathered: Gathered) -> dict[str, HostedFile]:
     """The hosted files the view offers now, kept as long as the page's own key (serials, the cooldown's
     minute, the upstream pages' digests)."""
-    return page_cache().remember((*gathered.key, "offered"), lambda: service().offered(gathered))
+    return page_cache().remember((*gathered.key, "offered"), lambda: views().offered(gathered))
 
 
 @bp.route("/<name>/packages/<project>/<filename>", methods=["GET", "HEAD"])
 def download(name: str, project: str, filename: str) -> Response:
     """A hosted file of a view, its .metadata (PEP 658) or .provenance (PEP 740): served only when the view's
     resolution offers it now to this asker (rules, cooldown, snapshot, pins; a hidden project is missing)."""
-    svc, normal = service(), canonical(project)
+    svc, normal = views(), canonical(project)
     dist_name, suffix = files.split_suffix(filename)
     offered = _offered(svc.gather(svc.view(name), normal)).get(dist_name)
     if offered is None:
@@ -120,7 +110,7 @@ def download(name: str, project: str, filename: str) -> Response:
 
 
 def _releases(name: str, project: str) -> Releases:
-    svc = service()
+    svc = views()
     gathered = svc.gather(svc.view(name), canonical(project))
     holder = gathered.holder
     chosen = [c.file.item for c in svc.chosen(gathered)]

@@ -20,8 +20,8 @@ from tests.support.clients import (
     uv_pip_install,
     with_credentials,
 )
-from tests.support.server import LiveServer
 from tests.support.dists import make_wheel
+from tests.support.server import LiveServer
 from tests.support.upstream import LocalUpstream
 from tests.unit.upstream_fixtures import USERS, hashed_users
 

@@ -9,6 +9,8 @@ from pathlib import Path
 
 import pytest
 
+from flaskpypi import create_app
+from tests.conftest import base_settings
 from tests.helpers import basic, upload
 from tests.support.dists import make_wheel, read_metadata
 from tests.support.upstream import LocalUpstream
@@ -19,6 +21,7 @@ VIEWS = {
     "old": {"members": [{"index": "default", "versions": {"hosted*": "<2"}}, "public"]},
     "cool": {"members": [{"index": "default", "min_age": "7d"}, {"index": "public", "min_age": "7d"}]},
     "fresh": {"members": ["default", "public"]},
+    "acme": {"members": [{"index": "default", "allow": ["acme-*"]}, "public"]},
 }
 
 
@@ -144,3 +147,54 @@ def test_a_project_the_asker_may_not_read_is_missing_in_every_view(tmp_path: Pat
             assert client.get(path, headers=reader).status_code == 200, path
         names = [p["name"] for p in client.get(f"/{view}/simple/", headers={**JSON, **outsider}).get_json()["projects"]]
         assert "hosted-lib" not in names and "acme-tools" not in names
+
+
+def test_the_ui_browses_by_index_and_view(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                          json_upstream: LocalUpstream,  # noqa: F811
+                                          hosted: dict[str, Path]) -> None:  # fmt: skip
+    grants = {"hosted-lib": {"reader": "read"}}
+    client = _client(tmp_path, monkeypatch, json_upstream, hosted, users=hashed_users(), grants=grants)
+    reader, outsider = basic("reader", USERS["reader"]), basic("outsider", USERS["outsider"])
+    home = client.get("/", headers=reader).text
+    assert '<select id="scope" name="index">' in home and '<option value="old">old (view of default, public)' in home
+    scoped = client.get("/?index=acme", headers=reader).text
+    assert "Projects in acme" in scoped and "hosted-lib" not in scoped  # acme admits acme-* from default only
+    old = client.get("/?index=old", headers=reader).text
+    assert 'href="/project/hosted-lib/?index=old"' in old and "/old/simple/" in old
+    assert client.get("/?index=nope", headers=reader).status_code == 404
+
+    page = client.get("/project/hosted-lib/?index=old", headers=reader).text
+    one, two = hosted["1.0"].name, hosted["2.0"].name
+    assert f'<a href="/old/packages/hosted-lib/{one}">{one}</a>' in page and two not in page
+    assert '<span class="badge">default</span>' in page  # the index the file came from
+    upstream = client.get("/project/demo/?index=fresh", headers=reader).text  # held upstream only
+    assert "demo-2.0.tar.gz" in upstream and '<span class="badge">public</span>' in upstream
+    assert client.get("/project/hosted-lib/?index=fresh", headers=outsider).status_code == 404
+    assert (
+        client.get("/project/Hosted_Lib/?index=old", headers=reader)
+        .headers["Location"]
+        .endswith("/project/hosted-lib/?index=old")
+    )
+    plain = client.get("/project/hosted-lib/", headers=reader).text  # the latest release, with its index
+    assert plain.count("index default</span>") == 1 and '<select id="scope" name="index">' in plain
+
+
+def test_two_upstream_indexes_keep_their_own_pages(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """`a` lacks `remote`, `b` has it: a's "no such project" must not be read as b's (each index keeps its
+    upstream pages and health under its own storage prefix)."""
+    monkeypatch.setenv("FLASKPYPI_INSTANCE_PATH", str(tmp_path / "instance"))
+    make_wheel(tmp_path / "a", "other", "1.0")
+    remote = make_wheel(tmp_path / "b", "remote", "1.0")
+    a, b = LocalUpstream(tmp_path / "a").start(), LocalUpstream(tmp_path / "b").start()
+    try:
+        indexes = {name: {"type": "upstream", "url": up.url, "mode": "redirect"} for name, up in (("a", a), ("b", b))}
+        views = {"both": {"members": ["default", "a", "b"]}}
+        app = create_app({**base_settings(tmp_path), "indexes": indexes, "views": views, "upstream_retry": 0})
+        client = app.test_client()
+        assert client.get("/a/simple/remote/").status_code == 404
+        page = client.get("/both/simple/remote/", headers=JSON)
+        assert page.status_code == 200 and [f["filename"] for f in page.get_json()["files"]] == [remote.name]
+        assert client.get("/a/simple/remote/").status_code == 404
+    finally:
+        a.stop()
+        b.stop()

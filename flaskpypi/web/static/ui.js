@@ -52,10 +52,12 @@
 
   function search() {
     var query = input.value.trim();
-    var url = form.getAttribute("action") + "?" + new URLSearchParams(query ? { q: query } : {}).toString();
+    var params = new URLSearchParams(new FormData(form));  // the scope (?index=) rides along
+    if (!query) params.delete("q");
+    var url = form.getAttribute("action") + "?" + params.toString();  // what the address bar shows
     var ticket = ++latest;
     results.setAttribute("aria-busy", "true");
-    fetch(url + (query ? "&" : "") + "partial=1", { headers: { "Accept": "text/html" }, credentials: "same-origin" })
+    fetch(url + (params.toString() ? "&" : "") + "partial=1", { headers: { "Accept": "text/html" }, credentials: "same-origin" })
       .then(function (response) {
         if (!response.ok) throw new Error(response.status);
         return response.text();
@@ -64,7 +66,7 @@
         if (ticket !== latest) return; // an older answer arriving late
         results.innerHTML = html;
         results.removeAttribute("aria-busy");
-        history.replaceState(null, "", query ? url : form.getAttribute("action"));
+        history.replaceState(null, "", params.toString() ? url : form.getAttribute("action"));
       })
       .catch(function () {
         results.removeAttribute("aria-busy");

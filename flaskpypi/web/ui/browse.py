@@ -11,7 +11,7 @@ from ...auth import READ, Principal
 from ...extensions import db
 from ...index.browse import SORTS, ProjectBrowser, ProjectRow
 from ..context import principal, runtime
-from . import bp
+from . import bp, scope
 from .common import PER_PAGE, login_redirect, may_browse, page_number
 
 
@@ -44,16 +44,23 @@ def home() -> Response | str:
     sort = sort if sort in SORTS else SORTS[0]
     access = runtime().access
     browser = ProjectBrowser(db.session)
-    readable = lambda rows: access.visible(who, rows)  # noqa: E731
+    view = scope.current()
+    admits = scope.admits(view) if view is not None else None
+
+    def readable(rows: list[ProjectRow]) -> list[ProjectRow]:
+        seen = access.visible(who, rows)
+        return [r for r in seen if admits(r[0])] if admits is not None else seen
+
     if query:
         page = browser.search(query, page_number(), PER_PAGE, readable)
         count = page.total
     else:
         page = browser.listing(sort, request.args.get("after"), request.args.get("before"), PER_PAGE, readable)
-        count = readable_count(who, browser)
+        count = scope.readable_count(view) if view is not None else readable_count(who, browser)
     rows: list[ProjectRow] = page.rows
-    context: dict[str, Any] = {"rows": rows, "page": page, "query": query, "sort": sort, "count": count}
+    context: dict[str, Any] = {"rows": rows, "page": page, "query": query, "sort": sort, "count": count,
+                               **scope.context(view)}  # fmt: skip
     if request.args.get("partial"):
         return render_template("_project_list.html", **context)
-    empty = not rows and not query and page.previous is None
+    empty = not rows and not query and page.previous is None and view is None  # a scope may list none
     return render_template("home.html", empty=empty, **context)

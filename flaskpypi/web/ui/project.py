@@ -22,7 +22,7 @@ from ...index.browse import latest_version
 from ...index.models import File
 from ...index.service import sort_key
 from ..context import index, principal, require, require_admin, runtime
-from . import bp
+from . import bp, scope
 from .about import about
 from .common import done, login_redirect, page_number, paginate
 from .describe import description
@@ -92,8 +92,11 @@ def _readme(version: Version) -> tuple[File, Any]:
 def project(project: str, version: str | None = None) -> Response | str:
     """A project: summary, rendered description, versions, and each file's facts."""
     name = canonical(project)
+    view = scope.current()
     if name != project:
-        return redirect(url_for("ui.project", project=name, version=version), 301)
+        return redirect(url_for("ui.project", project=name, version=version, index=view.name if view else None), 301)
+    if view is not None:
+        return scope.project_page(view, name)
     who = require(READ, name, hide=True)
     found = index().require_project(name)
     versions = _versions(index().live_files(found))
@@ -117,6 +120,8 @@ def project(project: str, version: str | None = None) -> Response | str:
         rights=rights(who, name),
         grants=grants,
         editable=runtime().access.backend.editable,
+        file_index=runtime().layout.default_index,
+        **scope.context(None),
     )
 
 
