@@ -29,7 +29,7 @@ from ..core.views import (
     eligible,
     resolve,
 )
-from ..index.models import File
+from ..index.models import File, Project
 from ..index.service import FileFacts, IndexService, Policy, sort_key
 from ..storage import Storage
 from ..upstream import Upstream
@@ -98,8 +98,14 @@ class ViewService:
     """One asker's view of the indexes and views of the layout, in one SQL session."""
 
     def __init__(self, session: Session, storage: Storage, policy: Policy, layout: Layout,
-                 upstreams: Mapping[str, Upstream], access: AccessPolicy, who: Principal | None) -> None:  # fmt: skip
+                 upstreams: Mapping[str, Upstream], access: AccessPolicy, who: Principal | None,
+                 projects: Callable[[str], Project | None] | None = None,
+                 holds: Callable[[Project], bool] | None = None) -> None:  # fmt: skip
+        """`projects` and `holds` find the built-in index's project row and whether it lists the project: the
+        host may answer them from caches kept per serial (rows read only)."""
         self.index = IndexService(session, storage, policy)
+        self.projects = projects or self.index.project
+        self.holds = holds or self.index.holds
         self.layout = layout
         self.upstreams = upstreams
         self.access = access
@@ -186,8 +192,8 @@ class ViewService:
     def _held(self, index: str, name: str) -> _Held | None:
         """What an index holds of a project, its files loaded only when asked (None: it does not hold it)."""
         if self.layout.indexes[index].type == HOSTED:
-            project = self.index.project(name) if index == DEFAULT_INDEX else None
-            if project is None or not self.index.holds(project):
+            project = self.projects(name) if index == DEFAULT_INDEX else None
+            if project is None or not self.holds(project):
                 return None
 
             def hosted() -> list[Candidate[Any]]:

@@ -12,10 +12,13 @@ from ..auth import READ, Principal
 from ..auth.models import ACCESS_CHANGED
 from ..core.errors import BadRequest, Forbidden, NotFound, Unauthorized
 from ..extensions import csrf, db
+from ..index.cached import CacheIndex
+from ..index.models import Project
 from ..index.uploads import Uploader
 from ..runtime import Runtime
 from ..sql import ACCESS, SERIAL, read_counters
 from ..views import ViewService
+from .pages import serial_cache
 
 SAFE_METHODS = ("GET", "HEAD", "OPTIONS", "TRACE")
 
@@ -34,11 +37,31 @@ def index() -> Uploader:
 
 
 def views() -> ViewService:
-    """This request's view service: every index and view as this request's asker sees them."""
+    """This request's view service: every index and view as this request's asker sees them; the built-in
+    index's project rows and whether it lists them come from per-serial caches, as /simple/'s do."""
     if "views" not in g:
         rt = runtime()
-        g.views = ViewService(db.session, rt.storage, rt.policy, rt.layout, rt.upstreams, rt.access, principal())
+        g.views = ViewService(db.session, rt.storage, rt.policy, rt.layout, rt.upstreams, rt.access, principal(),
+                              projects=local_project, holds=_holds)  # fmt: skip
     return g.views
+
+
+def local_project(name: str) -> Project | None:
+    """The project's row as of this request's serial, kept per process until the serial moves. The row is
+    detached from any session and shared by threads: read it, never change it."""
+
+    def load() -> Project | None:
+        found = CacheIndex(db.session, runtime().storage).project(name)
+        if found is not None:
+            db.session.expunge(found)
+        return found
+
+    return serial_cache("projects").get(generations()[SERIAL], name, load)
+
+
+def _holds(found: Project) -> bool:
+    """Whether the built-in index lists a project (asked once per project serial)."""
+    return serial_cache("holds").get(generations()[SERIAL], (found.name, found.serial), lambda: index().holds(found))
 
 
 def generations() -> dict[str, int]:

@@ -12,13 +12,11 @@ from ..core.dists import content_type
 from ..core.errors import UpstreamError
 from ..core.names import canonical
 from ..extensions import db
-from ..index.cached import CacheIndex
 from ..index.models import File, Project
-from ..sql import SERIAL
 from ..views import Fallback, FetchedMetadata, FetchedStream, Plan, Redirect
-from .context import generations, principal, require_admin, runtime
+from .context import local_project, principal, require_admin, runtime
 from .errors import refusal_response
-from .pages import cached_page, serial_cache
+from .pages import cached_page
 
 bp = Blueprint("fallback", __name__)
 LocalPage = Callable[[Project], pages.SimpleProject]
@@ -31,19 +29,6 @@ def service() -> Fallback:
         g.fallback = Fallback(db.session, rt.storage, rt.policy, rt.upstream, rt.access, principal(),
                               rt.settings.fallback, local_project)  # fmt: skip
     return g.fallback
-
-
-def local_project(name: str) -> Project | None:
-    """The project's row as of this request's serial, kept per process until the serial moves. The row is
-    detached from any session and shared by threads: read it, never change it."""
-
-    def load() -> Project | None:
-        found = CacheIndex(db.session, runtime().storage).project(name)
-        if found is not None:
-            db.session.expunge(found)
-        return found
-
-    return serial_cache("projects").get(generations()[SERIAL], name, load)
 
 
 def plan_listing(name: str) -> Plan:
