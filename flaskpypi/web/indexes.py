@@ -106,7 +106,11 @@ def download(name: str, project: str, filename: str) -> Response:
     offered = _offered(svc.gather(svc.view(name), normal)).get(dist_name)
     if offered is None:
         raise NotFound(f"No file {dist_name!r} of project {normal!r} in {name!r}.")
-    return files.serve(offered.facts, suffix)
+    response = files.serve(offered.facts, suffix)
+    if "Cache-Control" in response.headers:  # kept, but asked again each time (a 304 by ETag): a view may
+        shared = "public" if response.headers["Cache-Control"].startswith("public") else "private"
+        response.headers["Cache-Control"] = f"{shared}, no-cache"  # stop offering it (a yank, a new rule)
+    return response
 
 
 def _releases(name: str, project: str) -> Releases:

@@ -103,6 +103,10 @@ def test_downloads_are_scoped_to_the_view(tmp_path: Path, monkeypatch: pytest.Mo
     assert [f["url"].split("#")[0] for f in page["files"]] == [f"/old/packages/hosted-lib/{one}"]
     got = client.get(f"/old/packages/hosted-lib/{one}")
     assert got.status_code == 200 and got.data == hosted["1.0"].read_bytes()
+    assert got.headers["Cache-Control"] == "public, no-cache"  # revalidated: the view may stop offering it
+    assert (
+        client.get(f"/old/packages/hosted-lib/{one}", headers={"If-None-Match": got.headers["ETag"]}).status_code == 304
+    )
     assert client.get(f"/old/packages/hosted-lib/{one}.metadata").data == read_metadata(hosted["1.0"])
     assert client.head(f"/old/packages/hosted-lib/{one}").status_code == 200
     assert client.get(f"/old/packages/hosted-lib/{two}").status_code == 404  # the view filters it out
