@@ -225,6 +225,31 @@ def revoke(project: str, kind: str, subject: str) -> Response:
     return jsonify(project=project, kind=kind, subject=subject, revoked=True)
 
 
+@bp.get("/api/admin/index-grants")
+def list_index_grants() -> Response:
+    """Every grant on indexes (?index=NAME for one index's)."""
+    require_admin()
+    grants = runtime().access.backend.list_index_grants(request.args.get("index") or None)
+    return jsonify(grants=[asdict(g) for g in grants])
+
+
+@bp.put("/api/admin/indexes/<index>/grants/<kind>/<subject>")
+def grant_index(index: str, kind: str, subject: str) -> Response:
+    """Give a user or group read, write or promote on an index: {"permission": "write"} (added to theirs)."""
+    require_admin()
+    permission = str(_body().get("permission", ""))
+    return jsonify(asdict(access_admin().grant_index(index, _kind(kind), subject, permission)))
+
+
+@bp.delete("/api/admin/indexes/<index>/grants/<kind>/<subject>")
+def revoke_index(index: str, kind: str, subject: str) -> Response:
+    """Remove a grant on an index (?permission=NAME for one permission, else all of the subject's)."""
+    require_admin()
+    permission = request.args.get("permission") or None
+    removed = access_admin().revoke_index(index, _kind(kind), subject, permission)
+    return jsonify(index=index, kind=kind, subject=subject, permission=permission, revoked=removed)
+
+
 @bp.get("/api/admin/defaults")
 def get_defaults() -> Response:
     """Who may read, write and trigger caching of projects without grants."""

@@ -11,10 +11,11 @@ from ..core.dists import parse_filename
 from ..core.errors import BadRequest, Forbidden, NotFound, Unauthorized
 from ..core.metadata import pypi_info, upgrade_fields
 from ..core.records import iso
+from ..core.views import DEFAULT_INDEX
 from ..index.browse import latest_version
 from ..index.models import File, Project
 from ..index.service import sort_key
-from .context import index, principal, require, require_admin, runtime
+from .context import index, principal, require, require_admin, require_index, runtime
 from .files import file_url
 
 bp = Blueprint("api", __name__)
@@ -29,7 +30,7 @@ def upload() -> Response:
         raise BadRequest("No file was uploaded: the form has no 'content' file field.")
     filename = content.filename
     dist = parse_filename(filename)
-    who = require(WRITE, dist.project)
+    who = require_index(WRITE, runtime().layout.default_index, dist.project)
     result = index().upload(filename, content.stream, request.form.to_dict(flat=False), who.name if who else None)
     message = "OK" if result.created else f"File {filename} already exists with these bytes; nothing changed."
     return Response(message + "\n", status=200, mimetype="text/plain")
@@ -41,7 +42,7 @@ def _check_uploader() -> None:
     Anonymous uploads pass only when the defaults let everyone write; read-only tokens never pass.
     """
     who = principal()
-    if who is None and not runtime().access.can(None, WRITE):
+    if who is None and not runtime().access.can_index(None, WRITE, runtime().layout.default_index):
         raise Unauthorized("Authentication required.")
     if who is not None and who.via_token and who.token_permission != WRITE:
         raise Forbidden(f"This API token of {who.name!r} may not upload.")
@@ -103,6 +104,7 @@ def _versions(project: Project) -> dict[str, list[File]]:
 
 
 def _readable_project(name: str) -> Project:
+    require_index(READ, DEFAULT_INDEX)
     require(READ, name, hide=True)
     return index().require_project(name)
 

@@ -8,7 +8,7 @@ import binascii
 from flask import current_app, g, has_request_context, request
 from flask_wtf.csrf import CSRFError
 
-from ..auth import READ, Principal
+from ..auth import READ, WRITE, Principal
 from ..auth.models import ACCESS_CHANGED
 from ..core.errors import BadRequest, Forbidden, NotFound, Unauthorized
 from ..extensions import csrf, db
@@ -134,6 +134,23 @@ def require(permission: str, project: str | None = None, *, hide: bool = False,
         raise Unauthorized("Authentication required.")
     asker = f"This API token of {who.name!r}" if who.via_token else f"User {who.name!r}"
     raise Forbidden(f"{asker} may not {permission} {project or 'this index'}.")
+
+
+def require_index(permission: str, index: str, project: str | None = None) -> Principal | None:
+    """Allow `permission` (read, write, promote) on an index (and, for write, on `project`; see
+    AccessPolicy.can_index), or refuse: an index the asker may not read answers as a missing one (401 for
+    anonymous askers, 404 else); other refusals are 401 anonymous, 403 otherwise."""
+    who = principal()
+    access = runtime().access
+    if access.can_index(who, permission, index, project):
+        return who
+    if who is None:
+        raise Unauthorized("Authentication required.")
+    if not access.can_index(who, READ, index):
+        raise NotFound(f"No index named {index!r}.")
+    asker = f"This API token of {who.name!r}" if who.via_token else f"User {who.name!r}"
+    target = f"{project} in index {index!r}" if project and permission == WRITE else f"index {index!r}"
+    raise Forbidden(f"{asker} may not {permission} {target}.")
 
 
 def require_admin() -> Principal:

@@ -12,10 +12,11 @@ from ..core.dists import content_type
 from ..core.errors import NotFound
 from ..core.names import canonical, storage_key
 from ..core.records import METADATA_SUFFIX, PROVENANCE_SUFFIX
+from ..core.views import DEFAULT_INDEX
 from ..index.service import FileFacts
 from ..sql import SERIAL
 from . import fallback
-from .context import generations, index, require, runtime
+from .context import generations, index, require, require_index, runtime
 from .pages import serial_cache
 
 bp = Blueprint("files", __name__)
@@ -39,6 +40,7 @@ def download(project: str, filename: str) -> Response:
     name = canonical(project)
     suffix = next((s for s in (METADATA_SUFFIX, PROVENANCE_SUFFIX) if filename.endswith(s)), "")
     dist_name = filename[: -len(suffix)] if suffix else filename
+    require_index(READ, DEFAULT_INDEX)
     require(READ, name, hide=True, missing=f"No file {dist_name!r} in project {name!r}.")
     row = serial_cache("files").get(
         generations()[SERIAL], (name, dist_name), lambda: index().file_facts(name, dist_name)
@@ -95,7 +97,9 @@ def _send(key: str, row: FileFacts, suffix: str) -> Response:
 
 def _cache_control(project: str) -> str:
     """Files never change: cacheable for a year, by shared caches only when anyone may read them."""
-    return IMMUTABLE if runtime().access.can(None, READ, project) else PRIVATE_IMMUTABLE
+    access = runtime().access
+    public = access.can(None, READ, project) and access.can_index(None, READ, DEFAULT_INDEX)
+    return IMMUTABLE if public else PRIVATE_IMMUTABLE
 
 
 def _local(path: str, row: FileFacts, suffix: str, mimetype: str, etag: str | None) -> Response:
