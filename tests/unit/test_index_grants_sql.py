@@ -1,0 +1,138 @@
+"""Grants on indexes in the sql plugin: `flaskpypi perm --index`, clear refusals, removal with users and
+groups, the admin API and export/import between deployments."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from flaskpypi.auth import PROMOTE, READ, WRITE, Principal
+from tests.conftest import ADMIN
+from tests.helpers import basic
+from tests.unit.test_auth_sql import invoke
+
+UPSTREAM = {"type": "upstream", "url": "http://127.0.0.1:9/simple/", "mode": "redirect"}
+
+
+@pytest.fixture
+def settings(settings: dict[str, Any]) -> dict[str, Any]:
+    return {**settings, "auth_backend": "sql", "indexes": {"public": UPSTREAM}}
+
+
+def _access(app) -> Any:
+    return app.extensions["flaskpypi"].access
+
+
+def test_perm_grant_list_and_revoke_on_an_index(app, runner) -> None:
+    invoke(runner, "user", "add", "alice", "--password", "alice-password")
+    invoke(runner, "group", "add", "ci")
+    assert "Granted write on index default to group ci." in invoke(runner, "perm", "grant", "--index", "default",
+                                                                   "group:ci", "write")  # fmt: skip
+    invoke(runner, "perm", "grant", "--index", "default", "group:ci", "promote")
+    invoke(runner, "perm", "grant", "--index", "public", "alice", "read")
+    invoke(runner, "perm", "grant", "--index", "public", "alice", "read")  # again: nothing changes
+    listed = json.loads(invoke(runner, "perm", "list", "--json"))["index_grants"]
+    assert listed == [
+        {"index": "default", "subject": "group:ci", "permission": "write"},
+        {"index": "default", "subject": "group:ci", "permission": "promote"},
+        {"index": "public", "subject": "user:alice", "permission": "read"},
+    ]
+    table = invoke(runner, "perm", "list", "--index", "public")
+    assert table.splitlines()[0].split() == ["INDEX", "SUBJECT", "PERMISSION"] and "user:alice" in table
+    with app.app_context():
+        access = _access(app)
+        assert access.can_index(Principal("alice"), READ, "public") and not access.can_index(None, READ, "public")
+    invoke(runner, "perm", "revoke", "--index", "default", "group:ci", "promote")
+    assert [g["permission"] for g in json.loads(invoke(runner, "perm", "list", "--json", "--index", "default"))[
+        "index_grants"]] == ["write"]  # fmt: skip
+    invoke(runner, "perm", "revoke", "--index", "default", "group:ci")  # every permission
+    assert "Revoked" in invoke(runner, "perm", "revoke", "--index", "public", "alice")
+    assert json.loads(invoke(runner, "perm", "list", "--json"))["index_grants"] == []
+    audit = invoke(runner, "audit", "--action", "perm.index_grant")
+    assert "index=public" in audit and "permission=promote" in audit
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (("grant", "--index", "nowhere", "group:ci", "read"), "No index named 'nowhere'"),
+        (("grant", "--index", "default", "group:ci", "admin"), "use read, write, promote"),
+        (("grant", "--index", "default", "group:nobody", "read"), "No group named 'nobody'"),
+        (("grant", "--index", "default", "mallory", "read"), "No user named 'mallory'"),
+        (("grant", "--index", "default", "group:ci"), "expected SUBJECT PERMISSION"),
+        (("grant", "demo", "group:ci", "promote"), "use read, write"),  # promote is for indexes only
+        (("revoke", "--index", "default", "group:ci", "write"), "No write grant to group 'ci' on index 'default'"),
+    ],
+)
+def test_perm_on_an_index_refuses_clearly(app, runner, args: tuple[str, ...], message: str) -> None:
+    invoke(runner, "group", "add", "ci")
+    assert message in invoke(runner, "perm", *args, ok=False)
+
+
+def test_removing_a_user_or_group_removes_their_index_grants(app, runner) -> None:
+    invoke(runner, "user", "add", "alice", "--password", "alice-password")
+    invoke(runner, "group", "add", "ci")
+    invoke(runner, "perm", "grant", "--index", "public", "alice", "read")
+    invoke(runner, "perm", "grant", "--index", "default", "group:ci", "write")
+    invoke(runner, "user", "rm", "alice")
+    invoke(runner, "group", "rm", "ci")
+    assert json.loads(invoke(runner, "perm", "list", "--json"))["index_grants"] == []
+
+
+def test_admin_api_grants_and_revokes_on_indexes(app, client) -> None:
+    admin = basic(*ADMIN)
+    assert client.post("/api/admin/groups", json={"name": "ci"}, headers=admin).status_code == 201
+    put = client.put("/api/admin/indexes/default/grants/group/ci", json={"permission": "write"}, headers=admin)
+    assert put.status_code == 200 and put.get_json() == {"index": "default", "kind": "group", "subject": "ci",
+                                                         "permission": "write"}  # fmt: skip
+    bad = client.put("/api/admin/indexes/default/grants/group/ci", json={"permission": "own"}, headers=admin)
+    assert bad.status_code == 400 and "use read, write, promote" in bad.get_data(as_text=True)
+    assert client.put("/api/admin/indexes/nowhere/grants/group/ci", json={"permission": "read"},
+                      headers=admin).status_code == 404  # fmt: skip
+    listed = client.get("/api/admin/index-grants?index=default", headers=admin).get_json()["grants"]
+    assert listed == [{"index": "default", "kind": "group", "subject": "ci", "permission": "write"}]
+    assert client.get("/api/admin/index-grants").status_code == 401  # admins only
+    gone = client.delete("/api/admin/indexes/default/grants/group/ci?permission=write", headers=admin)
+    assert gone.status_code == 200 and gone.get_json()["revoked"] == 1
+    assert client.delete("/api/admin/indexes/default/grants/group/ci", headers=admin).status_code == 404
+
+
+def test_index_grants_travel_with_export_and_import(app, runner, tmp_path: Path, monkeypatch) -> None:
+    invoke(runner, "group", "add", "ci")
+    invoke(runner, "perm", "grant", "--index", "default", "group:ci", "write")
+    invoke(runner, "perm", "grant", "--index", "public", "group:ci", "read")
+    exported = tmp_path / "access.json"
+    invoke(runner, "export-access", str(exported))
+    data = json.loads(exported.read_text())
+    assert {"index": "public", "kind": "group", "subject": "ci", "permission": "read"} in data["index_grants"]
+
+    from flaskpypi import create_app
+    from tests.conftest import base_settings
+
+    def deployment(name: str, **settings: Any) -> Any:
+        root = tmp_path / name
+        monkeypatch.setenv("FLASKPYPI_INSTANCE_PATH", str(root / "instance"))
+        return create_app({**base_settings(root), "auth_backend": "sql", **settings})
+
+    other = deployment("other", indexes={"public": UPSTREAM})
+    assert "2 index_grants" in invoke(other.test_cli_runner(), "import-access", str(exported))
+    with other.app_context():
+        acls = _access(other).backend.index_acls()
+        assert acls["default"].groups == {"ci": {WRITE}} and acls["public"].groups == {"ci": {READ}}
+        assert not _access(other).can_index(Principal("bob"), PROMOTE, "default")
+    # a deployment without the index refuses the file, naming the index
+    refused = invoke(deployment("third").test_cli_runner(), "import-access", str(exported), ok=False)
+    assert "index 'public', which this deployment does not have" in refused
+
+
+def test_index_grants_in_the_config_need_known_indexes(tmp_path: Path, monkeypatch) -> None:
+    from flaskpypi import create_app
+    from flaskpypi.settings import SettingsError
+    from tests.conftest import base_settings
+
+    monkeypatch.setenv("FLASKPYPI_INSTANCE_PATH", str(tmp_path / "instance"))
+    with pytest.raises(SettingsError, match="no index named 'staging'"):
+        create_app({**base_settings(tmp_path), "index_grants": {"staging": {"group:ci": "write"}}})
