@@ -136,3 +136,32 @@ def test_index_grants_in_the_config_need_known_indexes(tmp_path: Path, monkeypat
     monkeypatch.setenv("FLASKPYPI_INSTANCE_PATH", str(tmp_path / "instance"))
     with pytest.raises(SettingsError, match="no index named 'staging'"):
         create_app({**base_settings(tmp_path), "index_grants": {"staging": {"group:ci": "write"}}})
+
+
+class TestAPrivateBuiltInIndex:
+    """A read grant on `default` hides it at the single-index URLs too: /simple/, files, the JSON API."""
+
+    @pytest.fixture
+    def settings(self, settings: dict[str, Any]) -> dict[str, Any]:
+        return {**settings, "default_read": "everyone", "default_write": "authenticated"}
+
+    def test_only_grantees_read_it_and_others_find_nothing(self, app, client, runner, tmp_path: Path) -> None:
+        from tests.helpers import upload
+        from tests.support.dists import make_wheel
+
+        wheel = make_wheel(tmp_path, "demo", "1.0")
+        assert upload(client, wheel, auth=basic(*ADMIN)).status_code == 200
+        for name in ("alice", "bob"):
+            invoke(runner, "user", "add", name, "--password", f"{name}-password")
+        invoke(runner, "perm", "grant", "--index", "default", "alice", "read")
+        paths = ["/simple/", "/simple/demo/", f"/packages/demo/{wheel.name}", "/pypi/demo/json"]
+        for path in paths:
+            assert client.get(path, headers=basic("alice", "alice-password")).status_code == 200, path
+            assert client.get(path).status_code == 401, path
+            hidden = client.get(path, headers=basic("bob", "bob-password"))
+            assert hidden.status_code == 404 and "No index named 'default'" in hidden.get_data(as_text=True), path
+        download = client.get(f"/packages/demo/{wheel.name}", headers=basic("alice", "alice-password"))
+        assert download.headers["Cache-Control"].startswith("private")  # never kept by shared caches
+        other = make_wheel(tmp_path / "b", "bobs-lib", "1.0")
+        assert upload(client, other, auth=basic("bob", "bob-password")).status_code == 404  # an unseen index
+        assert upload(client, other, auth=basic("alice", "alice-password")).status_code == 200
