@@ -179,9 +179,9 @@ class AccessPolicy:
         if principal is not None and self._backend_admin(principal):
             return True
         acl, ids = self.index_acl(index), self.identities(principal)
-        held = set().union(*(acl.groups.get(g, set()) for g in ids), set())
-        if principal is not None:
-            held |= acl.users.get(principal.name, set())
+        held = set(acl.users.get(principal.name, ())) if principal is not None else set()
+        for group in ids:
+            held |= acl.groups.get(group, set())
         if acl.grants(READ) and not held:
             return False  # a private index: only its grantees read it
         if permission == READ:
