@@ -163,3 +163,14 @@ def test_decisions_are_kept_until_the_access_counter_moves() -> None:
     generation[0] = 2
     access.readable_indexes(ALICE, ["default", "up"])
     assert len(calls) == 2
+
+
+def test_the_ldap_plugin_reads_index_grants_from_the_config() -> None:
+    ldap = pytest.importorskip("flaskpypi_ldap")
+    config = Settings(indexes={"up": UPSTREAM}, index_grants={"up": {"group:devs": ["read", "promote"]}})
+    backend = ldap.LdapAuth(config, url="ldap://127.0.0.1:9", user_dn="uid={username},ou=people,dc=x")
+    assert backend.index_acls()["up"].groups == {"devs": {"read", "promote"}}
+    assert [(g.index, g.subject, g.permission) for g in backend.list_index_grants()] == [
+        ("up", "devs", "read"),
+        ("up", "devs", "promote"),
+    ]
