@@ -20,6 +20,7 @@ from ..auth.tokens import TokenStore
 from ..auth.transfer import export_access, import_access
 from ..core.errors import BadRequest, Forbidden, NotFound, Unauthorized
 from ..core.records import utcnow
+from ..core.views import DEFAULT_INDEX
 from ..extensions import db
 from .access import access_admin, actor
 from .context import index, principal, require, require_admin, runtime
@@ -77,7 +78,7 @@ def permissions(project: str) -> Response:
     who = require(READ, project, hide=True)
     index().require_project(project)
     access = runtime().access
-    write = access.can(who, WRITE, project)
+    write = access.can_index(who, WRITE, DEFAULT_INDEX, project)  # grants on the built-in index included
     delete = write and (runtime().policy.allow_delete or access.is_admin(who))
     return jsonify(project=project, read=True, write=write, delete=delete, cache=access.can(who, CACHE, project),
                    admin=access.is_admin(who))  # fmt: skip

@@ -11,7 +11,6 @@ from ..core.dists import parse_filename
 from ..core.errors import BadRequest, Forbidden, NotFound, Unauthorized
 from ..core.metadata import pypi_info, upgrade_fields
 from ..core.records import iso
-from ..core.views import DEFAULT_INDEX
 from ..index.browse import latest_version
 from ..index.models import File, Project
 from ..index.service import sort_key
@@ -104,7 +103,6 @@ def _versions(project: Project) -> dict[str, list[File]]:
 
 
 def _readable_project(name: str) -> Project:
-    require_index(READ, DEFAULT_INDEX)
     require(READ, name, hide=True)
     return index().require_project(name)
 

@@ -11,6 +11,7 @@ from flask_wtf.csrf import CSRFError
 from ..auth import READ, WRITE, Principal
 from ..auth.models import ACCESS_CHANGED
 from ..core.errors import BadRequest, Forbidden, NotFound, Unauthorized
+from ..core.views import DEFAULT_INDEX
 from ..extensions import csrf, db
 from ..index.uploads import Uploader
 from ..runtime import Runtime
@@ -123,10 +124,23 @@ def _require_csrf_token() -> None:
 
 def require(permission: str, project: str | None = None, *, hide: bool = False,
             missing: str | None = None) -> Principal | None:  # fmt: skip
-    """Allow, or refuse with 401/403; with `hide`, an unreadable project answers as a missing one would."""
+    """Allow, or refuse with 401/403; with `hide`, an unreadable project answers as a missing one would.
+
+    The projects are the built-in index's: where the asker may not read that index, each answers as missing
+    (401 for anonymous askers), and writes follow AccessPolicy.can_index (grants on the index included)."""
     who = principal()
     access = runtime().access
-    if access.can(who, permission, project):
+    if not access.can_index(who, READ, DEFAULT_INDEX):
+        if who is None:
+            raise Unauthorized("Authentication required.")
+        raise NotFound(
+            missing or (f"No project named {project!r}." if project else f"No index named {DEFAULT_INDEX!r}.")
+        )
+    if permission == WRITE:
+        allowed = access.can_index(who, WRITE, DEFAULT_INDEX, project)
+    else:
+        allowed = access.can(who, permission, project)
+    if allowed:
         return who
     if hide and project is not None and not access.can(who, READ, project) and access.can(who, permission):
         raise NotFound(missing or f"No project named {project!r}.")  # what the defaults on a missing one give

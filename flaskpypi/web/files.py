@@ -16,7 +16,7 @@ from ..core.views import DEFAULT_INDEX
 from ..index.service import FileFacts
 from ..sql import SERIAL
 from . import fallback
-from .context import generations, index, require, require_index, runtime
+from .context import generations, index, require, runtime
 from .pages import serial_cache
 
 bp = Blueprint("files", __name__)
@@ -40,7 +40,6 @@ def download(project: str, filename: str) -> Response:
     name = canonical(project)
     suffix = next((s for s in (METADATA_SUFFIX, PROVENANCE_SUFFIX) if filename.endswith(s)), "")
     dist_name = filename[: -len(suffix)] if suffix else filename
-    require_index(READ, DEFAULT_INDEX)
     require(READ, name, hide=True, missing=f"No file {dist_name!r} in project {name!r}.")
     row = serial_cache("files").get(
         generations()[SERIAL], (name, dist_name), lambda: index().file_facts(name, dist_name)

@@ -158,10 +158,22 @@ class TestAPrivateBuiltInIndex:
         for path in paths:
             assert client.get(path, headers=basic("alice", "alice-password")).status_code == 200, path
             assert client.get(path).status_code == 401, path
-            hidden = client.get(path, headers=basic("bob", "bob-password"))
-            assert hidden.status_code == 404 and "No index named 'default'" in hidden.get_data(as_text=True), path
-        download = client.get(f"/packages/demo/{wheel.name}", headers=basic("alice", "alice-password"))
-        assert download.headers["Cache-Control"].startswith("private")  # never kept by shared caches
+            assert client.get(path, headers=basic("bob", "bob-password")).status_code == 404, path  # as if missing
+        hidden = client.get(f"/packages/demo/{wheel.name}", headers=basic("bob", "bob-password"))
+        assert hidden.get_data(as_text=True) == f"No file {wheel.name!r} in project 'demo'.\n"
         other = make_wheel(tmp_path / "b", "bobs-lib", "1.0")
         assert upload(client, other, auth=basic("bob", "bob-password")).status_code == 404  # an unseen index
         assert upload(client, other, auth=basic("alice", "alice-password")).status_code == 200
+        # a yank by someone without write on the index (default_write would let bob): refused
+        invoke(runner, "perm", "grant", "--index", "default", "alice", "write")
+        yank = client.post("/api/projects/demo/yank", json={"version": "1.0"}, headers=basic("bob", "bob-password"))
+        assert yank.status_code == 404  # bob does not even see the index
+        invoke(runner, "perm", "grant", "--index", "default", "bob", "read")
+        yank = client.post("/api/projects/demo/yank", json={"version": "1.0"}, headers=basic("bob", "bob-password"))
+        assert yank.status_code == 403
+        permissions = client.get("/api/projects/demo/permissions", headers=basic("bob", "bob-password")).get_json()
+        assert permissions["read"] and not permissions["write"]
+        third = make_wheel(tmp_path / "c", "bobs-lib", "2.0")
+        assert upload(client, third, auth=basic("bob", "bob-password")).status_code == 403  # alice writes only
+        download = client.get(f"/packages/demo/{wheel.name}", headers=basic("alice", "alice-password"))
+        assert download.headers["Cache-Control"].startswith("private")  # never kept by shared caches
