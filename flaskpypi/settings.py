@@ -137,6 +137,12 @@ class Settings:
     grants: dict = _setting(
         {}, _as_dict, 'config auth plugin: project -> {"user:NAME" or "group:NAME": "read" or "write"}'
     )
+    index_grants: dict = _setting(
+        {},
+        _as_dict,
+        'config auth plugin: [index_grants.<index>] "user:NAME" or "group:NAME" = "read", "write", "promote" '
+        "or a list of them",
+    )
     admins: list = _setting(
         [], _as_list, "admins besides admin_user: user names, or group:NAME for every member of a group"
     )

@@ -3,20 +3,22 @@
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from ..core.errors import Conflict
 from ..core.plugins import AUTH_GROUP, load_plugin
 
 EVERYONE, AUTHENTICATED = "everyone", "authenticated"
 PSEUDO_GROUPS = (EVERYONE, AUTHENTICATED)
-READ, WRITE = "read", "write"
-PERMISSIONS = (READ, WRITE)
+READ, WRITE, PROMOTE = "read", "write", "promote"
+PERMISSIONS = (READ, WRITE)  # on a project
+INDEX_PERMISSIONS = (READ, WRITE, PROMOTE)  # on an index (auth.policy.AccessPolicy.can_index)
 USER, GROUP = "user", "group"
 TOKEN_USER = "__token__"  # noqa: S105 (the user name that announces a token)
-CONTRACT_VERSION = 2
+CONTRACT_VERSION = 3
 
 
 @dataclass(frozen=True)
@@ -32,7 +34,8 @@ class Principal:
 
 @dataclass
 class Acl:
-    """Per-project grants: user or group name -> permissions (read, write); empty: the defaults apply."""
+    """Grants on a project (read, write) or an index (read, write, promote): user or group name -> permissions;
+    empty: the defaults apply."""
 
     users: dict[str, set[str]] = field(default_factory=dict)
     groups: dict[str, set[str]] = field(default_factory=dict)
@@ -43,6 +46,10 @@ class Acl:
     def add(self, kind: str, subject: str, permission: str) -> None:
         """Grant `permission` to a user or group."""
         (self.users if kind == USER else self.groups).setdefault(subject, set()).add(permission)
+
+    def grants(self, permission: str) -> bool:
+        """Whether anyone holds `permission` here (an index with a read grant is private to its grantees)."""
+        return any(permission in p for p in (*self.users.values(), *self.groups.values()))
 
 
 @dataclass(frozen=True)
@@ -75,11 +82,23 @@ class GrantInfo:
     permission: str
 
 
+@dataclass(frozen=True)
+class IndexGrantInfo:
+    """One grant on an index: `kind` (user or group) `subject` may `permission` (read, write, promote) `index`."""
+
+    index: str
+    kind: str
+    subject: str
+    permission: str
+
+
 class AuthBackend(ABC):
     """Where users, groups and grants come from; entry-point group `flaskpypi.auth`.
 
     Contract version 2: the host calls `attach_database(session)` once at start-up; `project_acls`
     answers for many projects at once (the default asks `project_acl` for each).
+    Contract version 3: `index_acls()` answers the grants on indexes (read, write, promote); the default
+    (no grants on any index) keeps version-2 plugins working unchanged.
     """
 
     contract_version = CONTRACT_VERSION
@@ -128,6 +147,15 @@ class AuthBackend(ABC):
     def list_grants(self, project: str | None = None) -> list[GrantInfo]:
         """Every grant (of one project), for listings and export."""
         return []
+
+    def index_acls(self) -> dict[str, Acl]:
+        """Grants on every index, by index name (indexes are few: all at once); indexes without grants are
+        left out. The default: none, so every index follows the defaults (contract version 2 plugins)."""
+        return {}
+
+    def list_index_grants(self, index: str | None = None) -> list[IndexGrantInfo]:
+        """Every grant on indexes (on one index), sorted, for listings and export."""
+        return index_grant_rows(self.index_acls(), index)
 
 
 class UserStore(AuthBackend):
@@ -192,6 +220,16 @@ class UserStore(AuthBackend):
     def revoke(self, project: str, kind: str, subject: str) -> None:
         """Remove a grant."""
 
+    def grant_index(self, index: str, kind: str, subject: str, permission: str) -> IndexGrantInfo:
+        """Give a user or group read, write or promote on an index (added to what they hold there). Optional:
+        a store that keeps no index grants refuses (core.errors.Conflict)."""
+        raise Conflict(f"The {type(self).__name__} auth backend keeps no grants on indexes.")
+
+    def revoke_index(self, index: str, kind: str, subject: str, permission: str | None = None) -> int:
+        """Remove a user's or group's grant of `permission` (None: every permission) on an index; returns how
+        many were removed (NotFound when none)."""
+        raise Conflict(f"The {type(self).__name__} auth backend keeps no grants on indexes.")
+
 
 def parse_subject(value: str) -> tuple[str, str]:
     """`user:NAME`, `group:NAME` or a bare user NAME as (kind, name)."""
@@ -201,6 +239,17 @@ def parse_subject(value: str) -> tuple[str, str]:
     if kind not in (USER, GROUP) or not name:
         raise ValueError(f"{value!r}: write user:NAME or group:NAME")
     return kind, name
+
+
+def index_grant_rows(acls: Mapping[str, Acl], index: str | None = None) -> list[IndexGrantInfo]:
+    """Index Acls as a flat, sorted list of grants (of one index)."""
+    rows = [
+        IndexGrantInfo(name, kind, subject, permission)
+        for name, acl in acls.items() if index is None or name == index
+        for kind, table in ((USER, acl.users), (GROUP, acl.groups))
+        for subject, permissions in table.items() for permission in permissions
+    ]  # fmt: skip
+    return sorted(rows, key=lambda g: (g.index, g.kind, g.subject, INDEX_PERMISSIONS.index(g.permission)))
 
 
 def load_auth(name: str, settings: Any, options: dict[str, Any] | None = None) -> AuthBackend:

@@ -8,7 +8,7 @@ from datetime import datetime
 from sqlalchemy.orm import Session
 
 from ..core.errors import Conflict, Forbidden
-from . import AuthBackend, GrantInfo, GroupInfo, UserInfo, UserStore
+from . import AuthBackend, GrantInfo, GroupInfo, IndexGrantInfo, UserInfo, UserStore
 from . import defaults as defaults_store
 from .audit import Actor, record
 from .models import PENDING
@@ -109,6 +109,18 @@ class AccessAdmin:
     def revoke(self, project: str, kind: str, subject: str) -> None:
         self.store.revoke(project, kind, subject)
         self._audit("perm.revoke", project, kind=kind, subject=subject)
+
+    def grant_index(self, index: str, kind: str, subject: str, permission: str) -> IndexGrantInfo:
+        """Give a user or group read, write or promote on an index (see AccessPolicy.can_index)."""
+        grant = self.store.grant_index(index, kind, subject, permission)
+        self._audit("perm.index_grant", index=index, kind=kind, subject=subject, permission=permission)
+        return grant
+
+    def revoke_index(self, index: str, kind: str, subject: str, permission: str | None = None) -> int:
+        """Remove one permission (None: all) of a user or group on an index."""
+        removed = self.store.revoke_index(index, kind, subject, permission)
+        self._audit("perm.index_revoke", index=index, kind=kind, subject=subject, permission=permission or "all")
+        return removed
 
     def set_defaults(self, read: Sequence[str] | None = None, write: Sequence[str] | None = None,
                      cache: Sequence[str] | None = None) -> Defaults:  # fmt: skip

@@ -8,11 +8,12 @@ from typing import Any
 
 from ..core.names import canonical
 from ..settings import SettingsError
-from . import GROUP, PERMISSIONS, USER, Acl, AuthBackend, GrantInfo, Principal, parse_subject
+from . import GROUP, INDEX_PERMISSIONS, PERMISSIONS, USER, Acl, AuthBackend, GrantInfo, Principal, parse_subject
 from .passwords import VerifiedCache, burn_time, fingerprint
 
 GROUP_PREFIX = "group:"
 BAD_GRANTS = "Malformed setting 'grants'"
+BAD_INDEX_GRANTS = "Malformed setting 'index_grants'"
 
 
 def parse_grants(grants: Mapping[str, Any]) -> dict[str, Acl]:
@@ -30,6 +31,36 @@ def parse_grants(grants: Mapping[str, Any]) -> dict[str, Acl]:
             except ValueError as exc:
                 raise SettingsError(f"{BAD_GRANTS}: {exc}")
             acl.add(kind, name, permission)
+    return acls
+
+
+def parse_index_grants(grants: Mapping[str, Any], indexes: Iterable[str]) -> dict[str, Acl]:
+    """`{index: {"user:NAME"|"group:NAME"|"NAME": "read"|"write"|"promote" or a list of them}}` as Acls by
+    index name; every index must be one the layout has. Raises SettingsError naming the table and key."""
+    known = set(indexes)
+    acls: dict[str, Acl] = {}
+    for index, entries in grants.items():
+        if index not in known:
+            raise SettingsError(f"{BAD_INDEX_GRANTS}: [index_grants.{index}]: no index named {index!r}; "
+                                f"indexes: {', '.join(sorted(known))}")  # fmt: skip
+        if not isinstance(entries, Mapping):
+            raise SettingsError(f"{BAD_INDEX_GRANTS}: [index_grants.{index}] is a table of subject = permission")
+        acl = acls.setdefault(index, Acl())
+        for subject, value in entries.items():
+            permissions = [value] if isinstance(value, str) else value
+            if (
+                not isinstance(permissions, list)
+                or not permissions
+                or any(p not in INDEX_PERMISSIONS for p in permissions)
+            ):
+                raise SettingsError(f"{BAD_INDEX_GRANTS}: [index_grants.{index}] {subject} = {value!r}; use "
+                                    f"{', '.join(INDEX_PERMISSIONS)} or a list of them")  # fmt: skip
+            try:
+                kind, name = parse_subject(str(subject))
+            except ValueError as exc:
+                raise SettingsError(f"{BAD_INDEX_GRANTS}: [index_grants.{index}]: {exc}") from None
+            for permission in permissions:
+                acl.add(kind, name, permission)
     return acls
 
 
@@ -79,6 +110,7 @@ class ConfigAuth(AuthBackend):
         self.users: dict[str, str] = {str(k): str(v) for k, v in settings.users.items()}
         self.members = {str(g): set(_member_list(g, m)) for g, m in settings.groups.items()}
         self.acls = parse_grants(settings.grants)
+        self.index_grants = parse_index_grants(settings.index_grants, settings.layout().indexes)
         self._cache = VerifiedCache()
 
     def authenticate(self, username: str, secret: str) -> Principal | None:
@@ -112,6 +144,9 @@ class ConfigAuth(AuthBackend):
 
     def list_grants(self, project: str | None = None) -> list[GrantInfo]:
         return grant_rows(self.acls, project)
+
+    def index_acls(self) -> dict[str, Acl]:
+        return self.index_grants
 
 
 def _member_list(group: str, members: Any) -> list[str]:

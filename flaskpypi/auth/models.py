@@ -59,6 +59,18 @@ class Grant(Base):
     permission: Mapped[str] = mapped_column(String(8))
 
 
+class IndexGrant(Base):
+    """A permission (read, write or promote) on one index for a user or a group; one row per permission."""
+
+    __tablename__ = "index_grants"
+    __table_args__ = (UniqueConstraint("index_name", "kind", "subject", "permission", name="uq_index_grants_subject"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    index_name: Mapped[str] = mapped_column(String(64))
+    kind: Mapped[str] = mapped_column(String(8))
+    subject: Mapped[str] = mapped_column(String(100))
+    permission: Mapped[str] = mapped_column(String(8))
+
+
 class ApiToken(Base):
     """An API token: `lookup` finds the row, `digest` = sha256(salt + secret) proves it; no secret kept."""
 
@@ -123,7 +135,7 @@ class AuditEntry(Base):
 
 # -- every change of who may do what advances the `access` counter, in the same transaction ------------
 
-DECISIVE = (User, Group, Membership, Grant, AccessSetting)  # what a permission decision reads
+DECISIVE = (User, Group, Membership, Grant, IndexGrant, AccessSetting)  # what a permission decision reads
 ACCESS_CHANGED = "flaskpypi.access_changed"  # in Session.info: this session changed access (no cached decisions)
 
 

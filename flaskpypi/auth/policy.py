@@ -4,6 +4,9 @@ A project without grants follows the defaults; a project with grants follows its
 granting anything makes a project private to its grantees); admins may do everything; a token never
 allows more than its owner may, within its scope (projects) and permission (read or write).
 
+Indexes (issue 14) add a gate in front of that: `can_index` decides read, write and promote on an index
+from the grants on the index (see its docstring); with no grant on an index, nothing changes.
+
 Decisions are kept per process until the `access` counter moves (every change of users, groups, grants or
 defaults advances it, see auth.models), when the backend is `versioned` and the host says how to read the
 counter: a request costs no query for them, and a change is seen by the very next request everywhere.
@@ -17,7 +20,7 @@ from typing import Any, TypeVar
 
 from ..core.names import canonical
 from ..sql import GenerationCache
-from . import AUTHENTICATED, EVERYONE, READ, WRITE, Acl, AuthBackend, Principal
+from . import AUTHENTICATED, EVERYONE, INDEX_PERMISSIONS, PROMOTE, READ, WRITE, Acl, AuthBackend, Principal
 
 CACHE = "cache"
 DECISIONS = 8192  # decisions kept per process until the `access` counter moves
@@ -126,6 +129,71 @@ class AccessPolicy:
         if principal is not None and acl.users.get(principal.name, set()) & wanted:
             return True
         return any(acl.groups.get(g, set()) & wanted for g in ids)
+
+    # -- indexes ----------------------------------------------------------------------------------
+
+    def index_acl(self, index: str) -> Acl:
+        """The grants on one index (empty: it follows the defaults); all indexes' grants are read at once."""
+        acls = self._remember(("index-acls",), self.backend.index_acls, self.backend.versioned)
+        return acls.get(index) or Acl()
+
+    def can_index(self, principal: Principal | None, permission: str, index: str,
+                  project: str | None = None) -> bool:  # fmt: skip
+        """Whether the principal may `read`, `write` (upload to) or `promote` into an index.
+
+        - read: an index with no `read` grant does not restrict anyone (each project then follows the
+          defaults and its own grants, as today). An index with a `read` grant is private: only users and
+          groups holding any grant on it (read, write or promote) and admins read it; for everyone else it
+          is missing (views skip it, /<index>/simple/ is a 404, or a 401 for anonymous askers).
+        - write: needs read of the index. An index with no `write` grant follows today's write rules: the
+          project's grants when it has some, else `default_write`. An index with a `write` grant takes
+          uploads only from its write grantees (and admins), and a project with grants still needs their
+          `write` too. `project` None asks by the defaults (may this asker upload a new project here?).
+        - promote (copy a release into this index): admins, and users and groups granted `promote` on it.
+          A promotion from A to B asks can_index(who, "read", A) and can_index(who, "promote", B).
+        - Tokens: never more than their owner; a read-only token neither writes nor promotes; a token scoped
+          to projects writes only those projects (`project` must be given) and never promotes; reading
+          an index is open to any token of a reader.
+
+        Kept per asker until the `access` counter moves (versioned backends), like `can`: a hot path pays a
+        dictionary lookup. Raises ValueError for another permission.
+        """
+        if permission not in INDEX_PERMISSIONS:
+            raise ValueError(f"unknown permission on an index: {permission!r}")
+        key = ("index", principal, permission, index, canonical(project) if project is not None else None)
+        compute = lambda: self._can_index(principal, permission, index, project)  # noqa: E731
+        return self._remember(key, compute, self.backend.versioned)
+
+    def readable_indexes(self, principal: Principal | None, indexes: Sequence[str]) -> frozenset[str]:
+        """The indexes of `indexes` the principal may read (see can_index)."""
+        return frozenset(i for i in indexes if self.can_index(principal, READ, i))
+
+    def _can_index(self, principal: Principal | None, permission: str, index: str, project: str | None) -> bool:
+        if principal is not None and principal.via_token and permission != READ:
+            if principal.token_permission != WRITE:
+                return False
+            if permission == PROMOTE and principal.token_projects is not None:
+                return False
+            if permission == WRITE and not self._token_allows(principal, WRITE, project):
+                return False
+        if principal is not None and self._backend_admin(principal):
+            return True
+        acl, ids = self.index_acl(index), self.identities(principal)
+        held = set(acl.users.get(principal.name, ())) if principal is not None else set()
+        for group in ids:
+            held |= acl.groups.get(group, set())
+        if acl.grants(READ) and not held:
+            return False  # a private index: only its grantees read it
+        if permission == READ:
+            return True
+        if permission == PROMOTE:
+            return PROMOTE in held
+        if acl.grants(WRITE) and WRITE not in held:
+            return False
+        project_acl = self.backend.project_acl(canonical(project)) if project is not None else Acl()
+        if project_acl:
+            return self._decide(principal, ids, WRITE, project_acl, self.defaults)
+        return WRITE in held or bool(ids & set(self.defaults.write))
 
     @staticmethod
     def _token_allows(principal: Principal, permission: str, project: str | None) -> bool:

@@ -13,6 +13,7 @@ from ..core.errors import BadRequest, Conflict, NotFound
 from ..core.names import canonical, validate_project_name
 from . import (
     GROUP,
+    INDEX_PERMISSIONS,
     PERMISSIONS,
     PSEUDO_GROUPS,
     TOKEN_USER,
@@ -20,12 +21,13 @@ from . import (
     Acl,
     GrantInfo,
     GroupInfo,
+    IndexGrantInfo,
     Principal,
     UserInfo,
     UserStore,
 )
 from .config import ConfigAdmins
-from .models import ACTIVE, PENDING, Grant, Group, User
+from .models import ACTIVE, PENDING, Grant, Group, IndexGrant, User
 from .passwords import VerifiedCache, burn_time, check_strength, fingerprint, hash_password
 
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._@+-]{0,99}$")
@@ -55,6 +57,7 @@ class SqlAuth(UserStore):
     def __init__(self, settings: Any, **options: Any) -> None:
         super().__init__(settings, **options)
         self.admins = ConfigAdmins(settings)
+        self.index_names = frozenset(settings.layout().indexes)  # grants name indexes the settings describe
         self._cache = VerifiedCache()
 
     @property
@@ -107,6 +110,12 @@ class SqlAuth(UserStore):
             query = query.where(Grant.project == canonical(project))
         return [GrantInfo(g.project, g.kind, g.subject, g.permission) for g in self.session.scalars(query)]
 
+    def index_acls(self) -> dict[str, Acl]:
+        acls: dict[str, Acl] = {}
+        for row in self.session.scalars(select(IndexGrant)):
+            acls.setdefault(row.index_name, Acl()).add(row.kind, row.subject, row.permission)
+        return acls
+
     # -- users ----------------------------------------------------------------------------------
 
     def list_users(self, state: str | None = None) -> list[UserInfo]:
@@ -152,6 +161,7 @@ class SqlAuth(UserStore):
     def remove_user(self, name: str) -> None:
         user = self._require_user(name)
         self.session.execute(delete(Grant).where(Grant.kind == USER, Grant.subject == name))
+        self.session.execute(delete(IndexGrant).where(IndexGrant.kind == USER, IndexGrant.subject == name))
         self.session.delete(user)
         self.session.commit()
 
@@ -173,6 +183,7 @@ class SqlAuth(UserStore):
     def remove_group(self, name: str) -> None:
         group = self._require_group(name)
         self.session.execute(delete(Grant).where(Grant.kind == GROUP, Grant.subject == name))
+        self.session.execute(delete(IndexGrant).where(IndexGrant.kind == GROUP, IndexGrant.subject == name))
         self.session.delete(group)
         self.session.commit()
 
@@ -195,12 +206,7 @@ class SqlAuth(UserStore):
         name = canonical(validate_project_name(project))
         if permission not in PERMISSIONS:
             raise BadRequest(f"Unknown permission {permission!r}: use read or write.")
-        if kind == USER and self._user(subject) is None and subject != self.admins.user:
-            raise NotFound(f"No user named {subject!r}.")
-        if kind == GROUP and subject not in PSEUDO_GROUPS and self._group(subject) is None:
-            raise NotFound(f"No group named {subject!r}.")
-        if kind not in (USER, GROUP):
-            raise BadRequest(f"Grant to a user or a group, not {kind!r}.")
+        self._require_subject(kind, subject)
         row = self._grant(name, kind, subject) or Grant(project=name, kind=kind, subject=subject)
         row.permission = permission
         self.session.add(row)
@@ -214,7 +220,43 @@ class SqlAuth(UserStore):
         self.session.delete(row)
         self.session.commit()
 
+    def grant_index(self, index: str, kind: str, subject: str, permission: str) -> IndexGrantInfo:
+        if index not in self.index_names:
+            raise NotFound(f"No index named {index!r}; indexes: {', '.join(sorted(self.index_names))}.")
+        if permission not in INDEX_PERMISSIONS:
+            raise BadRequest(f"Unknown permission {permission!r} on an index: use {', '.join(INDEX_PERMISSIONS)}.")
+        self._require_subject(kind, subject)
+        query = select(IndexGrant).where(IndexGrant.index_name == index, IndexGrant.kind == kind,
+                                         IndexGrant.subject == subject,
+                                         IndexGrant.permission == permission)  # fmt: skip
+        if self.session.scalar(query) is None:
+            self.session.add(IndexGrant(index_name=index, kind=kind, subject=subject, permission=permission))
+            self.session.commit()
+        return IndexGrantInfo(index, kind, subject, permission)
+
+    def revoke_index(self, index: str, kind: str, subject: str, permission: str | None = None) -> int:
+        query = delete(IndexGrant).where(IndexGrant.index_name == index, IndexGrant.kind == kind,
+                                         IndexGrant.subject == subject)  # fmt: skip
+        if permission is not None:
+            query = query.where(IndexGrant.permission == permission)
+        removed = self.session.execute(query).rowcount  # type: ignore[attr-defined]
+        if not removed:
+            self.session.rollback()
+            what = f"{permission} grant" if permission else "grant"
+            raise NotFound(f"No {what} to {kind} {subject!r} on index {index!r}.")
+        self.session.commit()
+        return int(removed)
+
     # -- lookups --------------------------------------------------------------------------------
+
+    def _require_subject(self, kind: str, subject: str) -> None:
+        """A grant's user (or the config's admin) or group (or pseudo-group) exists."""
+        if kind not in (USER, GROUP):
+            raise BadRequest(f"Grant to a user or a group, not {kind!r}.")
+        if kind == USER and self._user(subject) is None and subject != self.admins.user:
+            raise NotFound(f"No user named {subject!r}.")
+        if kind == GROUP and subject not in PSEUDO_GROUPS and self._group(subject) is None:
+            raise NotFound(f"No group named {subject!r}.")
 
     def _user(self, name: str) -> User | None:
         return self.session.scalar(select(User).where(User.name == name))

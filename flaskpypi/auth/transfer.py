@@ -1,4 +1,5 @@
-"""export-access / import-access: users, groups, grants, defaults and tokens as JSON, between deployments.
+"""export-access / import-access: users, groups, grants (on projects and on indexes), defaults and tokens as
+JSON, between deployments.
 
 Passwords and tokens travel as the salted hashes stored here, never in clear; a token keeps working
 after the move. Import merges by default; `replace` first removes what the file does not carry.
@@ -14,10 +15,10 @@ from sqlalchemy.orm import Session
 
 from ..core.errors import BadRequest
 from ..core.records import utcnow
-from . import PERMISSIONS, AuthBackend, UserStore
+from . import INDEX_PERMISSIONS, PERMISSIONS, AuthBackend, UserStore
 from . import defaults as defaults_store
 from .audit import Actor, record
-from .models import ACTIVE, PENDING, ApiToken, Grant, Group, Membership, User
+from .models import ACTIVE, PENDING, ApiToken, Grant, Group, IndexGrant, Membership, User
 from .policy import AccessPolicy
 from .sql import validate_name
 
@@ -43,6 +44,8 @@ def export_access(access: AccessPolicy, session: Session) -> dict[str, Any]:
                           for g in access.backend.list_groups()]  # fmt: skip
     data["grants"] = [{"project": g.project, "kind": g.kind, "subject": g.subject, "permission": g.permission}
                       for g in access.backend.list_grants()]  # fmt: skip
+    data["index_grants"] = [{"index": g.index, "kind": g.kind, "subject": g.subject, "permission": g.permission}
+                            for g in access.backend.list_index_grants()]  # fmt: skip
     current = defaults_store.load(session, access.configured)
     data["defaults"] = {"read": list(current.read), "write": list(current.write), "cache": list(current.cache)}
     tokens = session.scalars(select(ApiToken).order_by(ApiToken.id))
@@ -61,16 +64,18 @@ def import_access(access: AccessPolicy, session: Session, data: Any, actor: Acto
     if not isinstance(data, dict) or data.get("format") != FORMAT or data.get("version") != VERSION:
         raise BadRequest(f"Not a {FORMAT} version {VERSION} export.")
     backend = access.backend
-    if (data.get("users") or data.get("groups") or data.get("grants")) and not isinstance(backend, UserStore):
+    editable = ("users", "groups", "grants", "index_grants")
+    if any(data.get(key) for key in editable) and not isinstance(backend, UserStore):
         raise BadRequest("Users, groups and grants can only be imported into the sql auth backend.")
     if replace:
-        for model in (Membership, Grant, Group, User, ApiToken):
+        for model in (Membership, Grant, IndexGrant, Group, User, ApiToken):
             session.execute(delete(model))
     counts = {
         "users": _import_users(session, data.get("users", [])),
         "groups": _import_groups(session, data.get("groups", [])),
         "grants": _import_grants(session, data.get("grants", [])),
         "tokens": _import_tokens(session, backend, data.get("tokens", [])),
+        "index_grants": _import_index_grants(session, backend, data.get("index_grants", [])),
     }
     session.commit()
     if data.get("defaults"):
@@ -120,6 +125,25 @@ def _import_grants(session: Session, grants: list[dict[str, Any]]) -> int:
         row = session.scalar(query) or Grant(project=item["project"], kind=item["kind"], subject=item["subject"])
         row.permission = item["permission"]
         session.add(row)
+    session.flush()
+    return len(grants)
+
+
+def _import_index_grants(session: Session, backend: AuthBackend, grants: list[dict[str, Any]]) -> int:
+    """Grants on indexes; each index must be one this deployment's settings describe."""
+    known = set(backend.settings.layout().indexes)
+    for item in grants:
+        if item.get("kind") not in ("user", "group") or item.get("permission") not in INDEX_PERMISSIONS:
+            raise BadRequest(f"Malformed index grant in the export: {item!r}.")
+        if item.get("index") not in known:
+            raise BadRequest(f"The export grants on index {item.get('index')!r}, which this deployment does not "
+                             f"have (indexes: {', '.join(sorted(known))}).")  # fmt: skip
+        query = select(IndexGrant).where(IndexGrant.index_name == item["index"], IndexGrant.kind == item["kind"],
+                                         IndexGrant.subject == item["subject"],
+                                         IndexGrant.permission == item["permission"])  # fmt: skip
+        if session.scalar(query) is None:
+            session.add(IndexGrant(index_name=item["index"], kind=item["kind"], subject=str(item["subject"]),
+                                   permission=item["permission"]))  # fmt: skip
     session.flush()
     return len(grants)
 

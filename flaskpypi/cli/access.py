@@ -14,7 +14,7 @@ import click
 from flask import current_app
 from flask.cli import with_appcontext
 
-from ..auth import PERMISSIONS, READ, WRITE, parse_subject
+from ..auth import INDEX_PERMISSIONS, PERMISSIONS, READ, WRITE, parse_subject
 from ..auth import defaults as defaults_store
 from ..auth.admin import AccessAdmin
 from ..auth.audit import Actor, as_json, entries
@@ -209,50 +209,82 @@ def perm_group() -> None:
     """Per-project grants and the defaults."""
 
 
+def _perm_args(index: str | None, args: tuple[str, ...], grant: bool) -> tuple[str, str, str, str | None]:
+    """(project or index, kind, name, permission) from `[PROJECT] SUBJECT [PERMISSION]` (no PROJECT with
+    --index; PERMISSION needed to grant, optional to revoke an index grant, absent to revoke a project's)."""
+    shape = ([] if index else ["PROJECT"]) + ["SUBJECT"] + (["PERMISSION"] if grant else [])
+    extra = 1 if index and not grant else 0
+    if not len(shape) <= len(args) <= len(shape) + extra:
+        raise click.UsageError(f"expected {' '.join(shape)}{' [PERMISSION]' if extra else ''}")
+    rest = args if index else args[1:]
+    kind, name = _subject(rest[0])
+    permission = rest[1] if len(rest) > 1 else None
+    choices = INDEX_PERMISSIONS if index else PERMISSIONS
+    if permission is not None and permission not in choices:
+        raise click.BadParameter(f"{permission!r}: use {', '.join(choices)}", param_hint="PERMISSION")
+    return index or args[0], kind, name, permission
+
+
 @perm_group.command("grant")
-@click.argument("project")
-@click.argument("subject")
-@click.argument("permission", type=click.Choice(PERMISSIONS))
+@click.option("--index", help="Grant on this index (read, write or promote) instead of a project.")
+@click.argument("args", nargs=-1, required=True, metavar="[PROJECT] SUBJECT PERMISSION")
 @with_appcontext
 @_refusals
-def perm_grant(project: str, subject: str, permission: str) -> None:
-    """Give SUBJECT (user NAME, user:NAME or group:NAME) read or write on PROJECT.
+def perm_grant(index: str | None, args: tuple[str, ...]) -> None:
+    """Give SUBJECT (user NAME, user:NAME or group:NAME) read or write on PROJECT, or with --index INDEX
+    read, write or promote on an index.
 
-    A project with any grant follows its grants only: everyone else stops seeing it.
+    A project with any grant follows its grants only: everyone else stops seeing it. An index with a read
+    grant is private to its grantees; one with a write grant takes uploads from its write grantees only.
     """
-    kind, name = _subject(subject)
-    _admin().grant(project, kind, name, permission)
-    click.echo(f"Granted {permission} on {project} to {kind} {name}.")
+    target, kind, name, permission = _perm_args(index, args, True)
+    assert permission is not None
+    if index:
+        _admin().grant_index(target, kind, name, permission)
+        click.echo(f"Granted {permission} on index {target} to {kind} {name}.")
+        return
+    _admin().grant(target, kind, name, permission)
+    click.echo(f"Granted {permission} on {target} to {kind} {name}.")
 
 
 @perm_group.command("revoke")
-@click.argument("project")
-@click.argument("subject")
+@click.option("--index", help="Revoke a grant on this index instead of a project.")
+@click.argument("args", nargs=-1, required=True, metavar="[PROJECT] SUBJECT [PERMISSION]")
 @with_appcontext
 @_refusals
-def perm_revoke(project: str, subject: str) -> None:
-    """Remove SUBJECT's grant on PROJECT."""
-    kind, name = _subject(subject)
-    _admin().revoke(project, kind, name)
-    click.echo(f"Revoked the grant on {project} to {kind} {name}.")
+def perm_revoke(index: str | None, args: tuple[str, ...]) -> None:
+    """Remove SUBJECT's grant on PROJECT, or with --index INDEX its PERMISSION (default: all) on an index."""
+    target, kind, name, permission = _perm_args(index, args, False)
+    if index:
+        _admin().revoke_index(target, kind, name, permission)
+        click.echo(f"Revoked {permission or 'every grant'} on index {target} to {kind} {name}.")
+        return
+    _admin().revoke(target, kind, name)
+    click.echo(f"Revoked the grant on {target} to {kind} {name}.")
 
 
 @perm_group.command("list")
 @click.argument("project", required=False)
+@click.option("--index", help="Only the grants on this index.")
 @json_option
 @with_appcontext
 @_refusals
-def perm_list(project: str | None, as_json: bool) -> None:
-    """List grants (of one PROJECT) and the defaults."""
+def perm_list(project: str | None, index: str | None, as_json: bool) -> None:
+    """List grants (of one PROJECT, or of one --index), grants on indexes and the defaults."""
     admin = _admin()
     current = defaults_store.load(db.session, admin.access.configured)
-    rows = [{"project": g.project, "subject": f"{g.kind}:{g.subject}", "permission": g.permission}
-            for g in admin.backend.list_grants(project)]  # fmt: skip
+    rows = [] if index else [{"project": g.project, "subject": f"{g.kind}:{g.subject}", "permission": g.permission}
+                             for g in admin.backend.list_grants(project)]  # fmt: skip
+    index_rows = [] if project else [{"index": g.index, "subject": f"{g.kind}:{g.subject}", "permission": g.permission}
+                                     for g in admin.backend.list_index_grants(index)]  # fmt: skip
     if as_json:
         defaults = {"read": list(current.read), "write": list(current.write), "cache": list(current.cache)}
-        click.echo(json.dumps({"grants": rows, "defaults": defaults}, indent=1))
+        click.echo(json.dumps({"grants": rows, "index_grants": index_rows, "defaults": defaults}, indent=1))
         return
-    emit(rows, ["project", "subject", "permission"], as_json)
+    if not index:
+        emit(rows, ["project", "subject", "permission"], as_json)
+    if index_rows or index:
+        emit(index_rows, ["index", "subject", "permission"], as_json)
     click.echo(f"defaults: read={','.join(current.read) or '-'} write={','.join(current.write) or '-'} "
                f"cache={','.join(current.cache) or '-'}")  # fmt: skip
 

@@ -1,1 +1,2 @@
-"""Test suites flaskpypi ships for plugin authors: `storage_contract.StorageContract` (needs pytest)."""
+"""Test suites flaskpypi ships for plugin authors (they need pytest): `storage_contract.StorageContract` and
+`auth_contract.AuthContract`."""

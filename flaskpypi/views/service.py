@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -110,14 +110,33 @@ class ViewService:
         self.upstreams = upstreams
         self.access = access
         self.who = who
+        self._readable: frozenset[str] | None = None
+
+    @property
+    def readable(self) -> frozenset[str]:
+        """The indexes this asker may read (AccessPolicy.can_index), decided once per service (request)."""
+        if self._readable is None:
+            self._readable = self.access.readable_indexes(self.who, list(self.layout.indexes))
+        return self._readable
 
     def view(self, name: str) -> ViewConfig:
-        """The view of that name; an index answers as a view of itself alone, without rules. NotFound else."""
+        """The view of that name as this asker sees it: the members whose index the asker may not read are
+        left out (never asked). An index answers as a view of itself alone, without rules. NotFound else;
+        an index the asker may not read is missing too (Unauthorized for anonymous askers: a login may help)."""
         if name in self.layout.views:
-            return self.layout.views[name]
-        if name in self.layout.indexes:
+            view = self.layout.views[name]
+            members = tuple(m for m in view.members if m.index in self.readable)
+            return view if len(members) == len(view.members) else replace(view, members=members)
+        if name in self.layout.indexes and name in self.readable:
             return ViewConfig(name, (MemberRules(name),))
+        if name in self.layout.indexes and self.who is None:
+            raise Unauthorized("Authentication required.")
         raise NotFound(f"No index or view named {name!r}.")
+
+    def _hidden(self, view: ViewConfig) -> bool:
+        """Whether the asker cannot read some member of the layout's view of that name."""
+        full = self.layout.views.get(view.name)
+        return full is not None and len(full.members) != len(view.members)
 
     def _require_read(self) -> None:
         if self.who is None and not self.access.can(None, READ):
@@ -150,10 +169,14 @@ class ViewService:
             if held[member.index] is not None and view.resolve == FIRST:
                 break
         if not any(h is not None for h in held.values()):
+            if self.who is None and self._hidden(view):
+                raise Unauthorized("Authentication required.")  # a member this asker may not read might hold it
             raise NotFound(f"No project named {name!r} in {view.name!r}.")
         aging = any(m.min_age for m in members)  # what a cooldown hides changes with time: a key per minute
         bucket = int((time.time() if now is None else now) // 60) if aging else 0
-        key = ("view", view.name, name, bucket, tuple((i, h.version if h else None) for i, h in held.items()))
+        readable = tuple(m.index for m in view.members)  # what this asker may read of the view
+        key = ("view", view.name, name, bucket, readable,
+               tuple((i, h.version if h else None) for i, h in held.items()))  # fmt: skip
         return Gathered(view, name, held, key)
 
     def chosen(self, gathered: Gathered, now: datetime | None = None) -> list[Chosen[Any]]:

@@ -20,6 +20,7 @@ from ..auth.tokens import TokenStore
 from ..auth.transfer import export_access, import_access
 from ..core.errors import BadRequest, Forbidden, NotFound, Unauthorized
 from ..core.records import utcnow
+from ..core.views import DEFAULT_INDEX
 from ..extensions import db
 from .access import access_admin, actor
 from .context import index, principal, require, require_admin, runtime
@@ -77,7 +78,7 @@ def permissions(project: str) -> Response:
     who = require(READ, project, hide=True)
     index().require_project(project)
     access = runtime().access
-    write = access.can(who, WRITE, project)
+    write = access.can_index(who, WRITE, DEFAULT_INDEX, project)  # grants on the built-in index included
     delete = write and (runtime().policy.allow_delete or access.is_admin(who))
     return jsonify(project=project, read=True, write=write, delete=delete, cache=access.can(who, CACHE, project),
                    admin=access.is_admin(who))  # fmt: skip
@@ -223,6 +224,31 @@ def revoke(project: str, kind: str, subject: str) -> Response:
     require_admin()
     access_admin().revoke(project, _kind(kind), subject)
     return jsonify(project=project, kind=kind, subject=subject, revoked=True)
+
+
+@bp.get("/api/admin/index-grants")
+def list_index_grants() -> Response:
+    """Every grant on indexes (?index=NAME for one index's)."""
+    require_admin()
+    grants = runtime().access.backend.list_index_grants(request.args.get("index") or None)
+    return jsonify(grants=[asdict(g) for g in grants])
+
+
+@bp.put("/api/admin/indexes/<index>/grants/<kind>/<subject>")
+def grant_index(index: str, kind: str, subject: str) -> Response:
+    """Give a user or group read, write or promote on an index: {"permission": "write"} (added to theirs)."""
+    require_admin()
+    permission = str(_body().get("permission", ""))
+    return jsonify(asdict(access_admin().grant_index(index, _kind(kind), subject, permission)))
+
+
+@bp.delete("/api/admin/indexes/<index>/grants/<kind>/<subject>")
+def revoke_index(index: str, kind: str, subject: str) -> Response:
+    """Remove a grant on an index (?permission=NAME for one permission, else all of the subject's)."""
+    require_admin()
+    permission = request.args.get("permission") or None
+    removed = access_admin().revoke_index(index, _kind(kind), subject, permission)
+    return jsonify(index=index, kind=kind, subject=subject, permission=permission, revoked=removed)
 
 
 @bp.get("/api/admin/defaults")

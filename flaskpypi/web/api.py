@@ -12,7 +12,7 @@ from ..core.errors import BadRequest, Forbidden, Unauthorized
 from ..core.names import canonical
 from ..views.releases import Links, Releases, file_json
 from . import indexes
-from .context import index, principal, require, require_admin, runtime
+from .context import index, principal, require, require_admin, require_index, runtime
 from .files import file_url
 
 bp = Blueprint("api", __name__)
@@ -27,7 +27,7 @@ def upload() -> Response:
         raise BadRequest("No file was uploaded: the form has no 'content' file field.")
     filename = content.filename
     dist = parse_filename(filename)
-    who = require(WRITE, dist.project)
+    who = require_index(WRITE, runtime().layout.default_index, dist.project)
     result = index().upload(filename, content.stream, request.form.to_dict(flat=False), who.name if who else None)
     message = "OK" if result.created else f"File {filename} already exists with these bytes; nothing changed."
     return Response(message + "\n", status=200, mimetype="text/plain")
@@ -39,7 +39,7 @@ def _check_uploader() -> None:
     Anonymous uploads pass only when the defaults let everyone write; read-only tokens never pass.
     """
     who = principal()
-    if who is None and not runtime().access.can(None, WRITE):
+    if who is None and not runtime().access.can_index(None, WRITE, runtime().layout.default_index):
         raise Unauthorized("Authentication required.")
     if who is not None and who.via_token and who.token_permission != WRITE:
         raise Forbidden(f"This API token of {who.name!r} may not upload.")

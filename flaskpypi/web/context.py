@@ -8,9 +8,10 @@ import binascii
 from flask import current_app, g, has_request_context, request
 from flask_wtf.csrf import CSRFError
 
-from ..auth import READ, Principal
+from ..auth import READ, WRITE, Principal
 from ..auth.models import ACCESS_CHANGED
 from ..core.errors import BadRequest, Forbidden, NotFound, Unauthorized
+from ..core.views import DEFAULT_INDEX
 from ..extensions import csrf, db
 from ..index.cached import CacheIndex
 from ..index.models import Project
@@ -155,10 +156,23 @@ def _require_csrf_token() -> None:
 
 def require(permission: str, project: str | None = None, *, hide: bool = False,
             missing: str | None = None) -> Principal | None:  # fmt: skip
-    """Allow, or refuse with 401/403; with `hide`, an unreadable project answers as a missing one would."""
+    """Allow, or refuse with 401/403; with `hide`, an unreadable project answers as a missing one would.
+
+    The projects are the built-in index's: where the asker may not read that index, each answers as missing
+    (401 for anonymous askers), and writes follow AccessPolicy.can_index (grants on the index included)."""
     who = principal()
     access = runtime().access
-    if access.can(who, permission, project):
+    if not access.can_index(who, READ, DEFAULT_INDEX):
+        if who is None:
+            raise Unauthorized("Authentication required.")
+        raise NotFound(
+            missing or (f"No project named {project!r}." if project else f"No index named {DEFAULT_INDEX!r}.")
+        )
+    if permission == WRITE:
+        allowed = access.can_index(who, WRITE, DEFAULT_INDEX, project)
+    else:
+        allowed = access.can(who, permission, project)
+    if allowed:
         return who
     if hide and project is not None and not access.can(who, READ, project) and access.can(who, permission):
         raise NotFound(missing or f"No project named {project!r}.")  # what the defaults on a missing one give
@@ -166,6 +180,23 @@ def require(permission: str, project: str | None = None, *, hide: bool = False,
         raise Unauthorized("Authentication required.")
     asker = f"This API token of {who.name!r}" if who.via_token else f"User {who.name!r}"
     raise Forbidden(f"{asker} may not {permission} {project or 'this index'}.")
+
+
+def require_index(permission: str, index: str, project: str | None = None) -> Principal | None:
+    """Allow `permission` (read, write, promote) on an index (and, for write, on `project`; see
+    AccessPolicy.can_index), or refuse: an index the asker may not read answers as a missing one (401 for
+    anonymous askers, 404 else); other refusals are 401 anonymous, 403 otherwise."""
+    who = principal()
+    access = runtime().access
+    if access.can_index(who, permission, index, project):
+        return who
+    if who is None:
+        raise Unauthorized("Authentication required.")
+    if not access.can_index(who, READ, index):
+        raise NotFound(f"No index named {index!r}.")
+    asker = f"This API token of {who.name!r}" if who.via_token else f"User {who.name!r}"
+    target = f"{project} in index {index!r}" if project and permission == WRITE else f"index {index!r}"
+    raise Forbidden(f"{asker} may not {permission} {target}.")
 
 
 def require_admin() -> Principal:

@@ -12,6 +12,7 @@ from ..core.dists import content_type
 from ..core.errors import NotFound
 from ..core.names import canonical, storage_key
 from ..core.records import METADATA_SUFFIX, PROVENANCE_SUFFIX
+from ..core.views import DEFAULT_INDEX
 from ..index.service import FileFacts
 from ..sql import SERIAL
 from . import fallback
@@ -106,7 +107,9 @@ def _send(key: str, row: FileFacts, suffix: str) -> Response:
 
 def _cache_control(project: str) -> str:
     """Files never change: cacheable for a year, by shared caches only when anyone may read them."""
-    return IMMUTABLE if runtime().access.can(None, READ, project) else PRIVATE_IMMUTABLE
+    access = runtime().access
+    public = access.can(None, READ, project) and access.can_index(None, READ, DEFAULT_INDEX)
+    return IMMUTABLE if public else PRIVATE_IMMUTABLE
 
 
 def _local(path: str, row: FileFacts, suffix: str, mimetype: str, etag: str | None) -> Response:

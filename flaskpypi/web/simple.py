@@ -11,12 +11,13 @@ from ..auth import READ, Principal
 from ..core import simple as pages
 from ..core.errors import NotFound, Unauthorized
 from ..core.names import canonical
+from ..core.views import DEFAULT_INDEX
 from ..index.models import Project
 from ..index.service import sort_key
 from ..sql import ACCESS, SERIAL
 from ..upstream import Listing
 from . import fallback, indexes
-from .context import generations, index, principal, runtime
+from .context import generations, index, principal, require_index, runtime
 from .files import file_url, provenance_url
 from .pages import cached_page, page_cache, serial_cache
 
@@ -45,6 +46,7 @@ def root() -> Response:
     if runtime().layout.default_view:
         href = url_for("simple.project", project="NAME").replace("NAME", "{name}")
         return indexes.root_page(runtime().layout.default_view, href)
+    require_index(READ, DEFAULT_INDEX)  # the built-in index with a read grant is private to its grantees
     fmt, access, who = _format(), runtime().access, principal()
     counters = generations()
     serial = counters[SERIAL]
@@ -87,6 +89,7 @@ def project(project: str) -> Response:
         return redirect(target, 301)
     if runtime().layout.default_view:
         return indexes.project_page(runtime().layout.default_view, name)
+    require_index(READ, DEFAULT_INDEX)
     plan = fallback.plan_listing(name)
     fmt = _format()
     if plan.listing is not Listing.LOCAL or plan.facts.project is None:

@@ -14,7 +14,7 @@ from tests.unit.test_auth_web import add_user, csrf_token, login
 WRITE_METHODS = {"POST", "PUT", "PATCH", "DELETE"}
 WHEEL = "demo-1.0-py3-none-any.whl"
 ARGS = {"project": "demo", "filename": WHEEL, "version": "1.0", "name": "alice", "user": "alice",
-        "token_id": 1, "kind": "user", "subject": "alice"}  # fmt: skip
+        "token_id": 1, "kind": "user", "subject": "alice", "index": "default"}  # fmt: skip
 ANONYMOUS_FORMS = {"account.login", "account.register"}  # no session yet; their forms check the token too
 REFUSED = ("CSRF", "came from another site", "The form expired")
 

@@ -31,10 +31,11 @@ class Scope:
 
 
 def scopes() -> list[Scope]:
-    """Every index and view of the layout; empty when there is nothing to choose (the built-in index alone)."""
-    layout = runtime().layout
+    """Every view and every index the visitor may read; empty when there is nothing to choose (the built-in
+    index alone)."""
+    layout, readable = runtime().layout, views().readable
     found = [Scope(i.name, "index", f"{i.type} index" + (f": {i.description}" if i.description else ""))
-             for i in layout.indexes.values()]  # fmt: skip
+             for i in layout.indexes.values() if i.name in readable]  # fmt: skip
     found += [Scope(v.name, "view", "view of " + ", ".join(m.index for m in v.members)) for v in layout.views.values()]
     return found if len(found) > 1 else []
 

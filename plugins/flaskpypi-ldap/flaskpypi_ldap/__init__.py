@@ -13,7 +13,7 @@ from ldap3.utils.conv import escape_filter_chars
 from ldap3.utils.dn import escape_rdn
 
 from flaskpypi.auth import Acl, AuthBackend, GrantInfo, Principal
-from flaskpypi.auth.config import ConfigAdmins, grant_rows, parse_grants
+from flaskpypi.auth.config import ConfigAdmins, grant_rows, parse_grants, parse_index_grants
 from flaskpypi.settings import SettingsError
 
 log = logging.getLogger(__name__)
@@ -52,6 +52,7 @@ class LdapAuth(AuthBackend):
         self.server = ldap3.Server(self.config["url"], connect_timeout=int(self.config["timeout"]))
         self.admins = ConfigAdmins(settings)
         self.acls = parse_grants(settings.grants)
+        self.index_grants = parse_index_grants(settings.index_grants, settings.layout().indexes)
         self._cache: dict[str, tuple[float, str | None, frozenset[str]]] = {}
         self._lock = threading.Lock()
 
@@ -159,3 +160,6 @@ class LdapAuth(AuthBackend):
 
     def list_grants(self, project: str | None = None) -> list[GrantInfo]:
         return grant_rows(self.acls, project)
+
+    def index_acls(self) -> dict[str, Acl]:
+        return self.index_grants
