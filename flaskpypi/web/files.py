@@ -10,12 +10,13 @@ from werkzeug.wsgi import wrap_file
 from ..auth import READ
 from ..core.dists import content_type
 from ..core.errors import NotFound
-from ..core.names import canonical, storage_key
+from ..core.names import DEFAULT_INDEX, canonical, storage_key
 from ..core.records import METADATA_SUFFIX, PROVENANCE_SUFFIX
+from ..core.views import HOSTED
 from ..index.service import FileFacts
 from ..sql import SERIAL
 from . import fallback
-from .context import generations, index, require, runtime
+from .context import generations, hosted_index, require, runtime
 from .pages import serial_cache
 
 bp = Blueprint("files", __name__)
@@ -23,26 +24,43 @@ IMMUTABLE = "public, max-age=31536000, immutable"
 PRIVATE_IMMUTABLE = "private, max-age=31536000, immutable"
 
 
-def file_url(project: str, filename: str) -> str:
-    """The download URL of a file (absolute path; pages stay host-independent)."""
-    return url_for("files.download", project=project, filename=filename)
+def file_url(project: str, filename: str, index: str = DEFAULT_INDEX, *, external: bool = False) -> str:
+    """The download URL of a file of a hosted index (an absolute path, so pages stay host-independent, unless
+    `external`)."""
+    if index != DEFAULT_INDEX:
+        return url_for("files.index_download", index=index, project=project, filename=filename, _external=external)
+    return url_for("files.download", project=project, filename=filename, _external=external)
 
 
-def provenance_url(project: str, filename: str) -> str:
+def provenance_url(project: str, filename: str, index: str = DEFAULT_INDEX) -> str:
     """The PEP 740 provenance URL of a file (absolute, as the spec requires)."""
+    if index != DEFAULT_INDEX:
+        return url_for("files.index_download", index=index, project=project, filename=filename + PROVENANCE_SUFFIX,
+                       _external=True)  # fmt: skip
     return url_for("files.download", project=project, filename=filename + PROVENANCE_SUFFIX, _external=True)
 
 
+@bp.route("/<index>/packages/<project>/<filename>", methods=["GET", "HEAD"])
+def index_download(index: str, project: str, filename: str) -> Response:
+    """A file of a hosted index other than `default` (`/default/packages/...` is `/packages/...`)."""
+    found = runtime().layout.indexes.get(index)
+    if found is None or found.type != HOSTED:
+        raise NotFound(f"No hosted index named {index!r}.")
+    return download(project, filename, index)
+
+
 @bp.route("/packages/<project>/<filename>", methods=["GET", "HEAD"])
-def download(project: str, filename: str) -> Response:
+def download(project: str, filename: str, index: str = DEFAULT_INDEX) -> Response:
     """A file, its core metadata (PEP 658) or its provenance (PEP 740); ranges and validators work."""
     name = canonical(project)
     suffix = next((s for s in (METADATA_SUFFIX, PROVENANCE_SUFFIX) if filename.endswith(s)), "")
     dist_name = filename[: -len(suffix)] if suffix else filename
     require(READ, name, hide=True, missing=f"No file {dist_name!r} in project {name!r}.")
     row = serial_cache("files").get(
-        generations()[SERIAL], (name, dist_name), lambda: index().file_facts(name, dist_name)
+        generations()[SERIAL], (index, name, dist_name), lambda: hosted_index(index).file_facts(name, dist_name)
     )
+    if row is None and index != DEFAULT_INDEX:
+        raise NotFound(f"No file {dist_name!r} in project {name!r} of index {index!r}.")
     if row is None:
         fetched = fallback.fetch(name, dist_name, suffix)
         if isinstance(fetched, Response):
@@ -56,7 +74,7 @@ def download(project: str, filename: str) -> Response:
         raise NotFound(f"No core metadata file for {dist_name!r}.")
     if suffix == PROVENANCE_SUFFIX and not row.provenance_sha256:
         raise NotFound(f"No provenance for {dist_name!r}.")
-    return _send(storage_key(name, filename), row, suffix)
+    return _send(storage_key(name, filename, index), row, suffix)
 
 
 def _send(key: str, row: FileFacts, suffix: str) -> Response:

@@ -42,7 +42,7 @@ from .database import Unavailable
 
 MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
 access_log = logging.getLogger("flaskpypi.access")
-DOWNLOAD_ENDPOINT = "files.download"
+DOWNLOAD_ENDPOINTS = ("files.download", "files.index_download")
 UPLOAD_ENDPOINTS = "api.upload"  # api.upload_, api.upload_simple_, api.upload_legacy ... (one per upload URL)
 
 REQUESTS = Counter("flaskpypi_http_requests", "HTTP requests answered", ["endpoint", "method", "status"])
@@ -115,7 +115,7 @@ def _finish(response: Response) -> Response:
     if request.method == "POST" and endpoint.startswith(UPLOAD_ENDPOINTS):
         unchanged = status == 200 and "already exists" in response.get_data(as_text=True)
         UPLOADS.labels("unchanged" if unchanged else "created" if status == 200 else "refused").inc()
-    elif endpoint == DOWNLOAD_ENDPOINT:
+    elif endpoint in DOWNLOAD_ENDPOINTS:
         DOWNLOADS.labels(str(status)).inc()
     return response
 

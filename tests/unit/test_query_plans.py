@@ -90,7 +90,7 @@ def test_pages_read_what_they_show_at_50000_projects(app) -> None:
         assert scanned(by_words) == set() and rows_read(by_words) < 1000, by_words
         miss = explain(session, *search.text_query("postgresql", "nothing-like-this"))
         assert scanned(miss) == set() and rows_read(miss) < 10, miss
-        root = plan(session, IndexService.project_names_query())
+        root = plan(session, IndexService(session, app.extensions["flaskpypi"].storage).project_names_query())
         assert not {t for t in scanned(root) if "files" in t}, root  # one probe per project listed, no more
         assert root["Actual Rows"] == PROJECTS - PROJECTS // 100
         session.rollback()
