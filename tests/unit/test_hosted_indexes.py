@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 from sqlalchemy import create_engine, select, text
+from sqlalchemy.exc import IntegrityError
 
 from flaskpypi import create_app
 from flaskpypi.auth.audit import entries
@@ -215,9 +216,9 @@ def _rows_at_0007(url: str) -> None:
         conn.execute(text(
             "INSERT INTO files (id, project_id, filename, name, version, packagetype, python_version, size, sha256, "
             "md5, blake2b_256, upload_time, requires_python, summary, yanked, yanked_reason, origin, state, "
-            f"metadata) VALUES (9, 7, '{WHEEL}', 'demo', '1.0', 'bdist_wheel', 'py3', 10, 'a', 'b', 'c', "
+            "metadata) VALUES (9, 7, :f, 'demo', '1.0', 'bdist_wheel', 'py3', 10, 'a', 'b', 'c', "
             "'2026-01-01 00:00:00', '', '', false, '', 'upload', 'live', '{}')"
-        ))  # fmt: skip
+        ), {"f": WHEEL})  # fmt: skip
     upgrade(engine)
     with engine.begin() as conn:
         assert conn.execute(select(Project.id, Project.index_name, Project.name)).all() == [(7, "default", "demo")]
@@ -231,10 +232,10 @@ def _rows_at_0007(url: str) -> None:
         conn.execute(text(
             "INSERT INTO files (project_id, index_name, filename, name, version, packagetype, python_version, size, "
             "sha256, md5, blake2b_256, upload_time, requires_python, summary, yanked, yanked_reason, origin, state, "
-            f"metadata) VALUES (8, 'main', '{WHEEL}', 'demo', '1.0', 'bdist_wheel', 'py3', 10, 'a', 'b', 'c', "
+            "metadata) VALUES (8, 'main', :f, 'demo', '1.0', 'bdist_wheel', 'py3', 10, 'a', 'b', 'c', "
             "'2026-01-01 00:00:00', '', '', false, '', 'upload', 'live', '{}')"
-        ))  # fmt: skip
-    with pytest.raises(Exception, match="(?i)unique"), engine.begin() as conn:
+        ), {"f": WHEEL})  # fmt: skip
+    with pytest.raises(IntegrityError, match=r"(?i)unique"), engine.begin() as conn:
         conn.execute(text(
             "INSERT INTO projects (index_name, name, display_name, summary, status, status_reason, settings, "
             "created, last_update, serial) VALUES ('main', 'demo', 'Demo', '', 'active', '', '{}', "
