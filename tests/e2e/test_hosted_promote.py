@@ -1,6 +1,6 @@
-"""Hosted indexes and promotion end to end (issue 14): gunicorn, CI-style uploads to `staging` with twine and
-uv, promotion by `flaskpypi promote` and by the API, then pip and uv installing from `main` (and from a view
-over main and staging) the very bytes that were uploaded; on PostgreSQL and S3 (moto): promotions racing
+"""Hosted indexes and promotion end to end (issue 14): gunicorn, CI-style uploads to `staging` with twine, uv
+and poetry, promotion by `flaskpypi promote` and by the API, then pip and uv installing from `main` (and from
+a view over main and staging) the very bytes that were uploaded; on PostgreSQL and S3 (moto): promotions racing
 each other, a conflict, and the database dropped and rebuilt from the bucket with `flaskpypi reindex`."""
 
 from __future__ import annotations
@@ -18,7 +18,16 @@ import pytest
 import requests
 
 from tests.conftest import ADMIN, base_settings
-from tests.support.clients import Venv, check, pip_install, twine_upload, uv_pip_install, uv_publish
+from tests.support.clients import (
+    Venv,
+    check,
+    make_poetry_project,
+    pip_install,
+    poetry_publish,
+    twine_upload,
+    uv_pip_install,
+    uv_publish,
+)
 from tests.support.dists import make_sdist, make_wheel
 from tests.support.emulators import Emulator, s3_emulator  # noqa: F401  (session fixture)
 from tests.support.server import LiveServer
@@ -63,6 +72,9 @@ def test_ci_uploads_to_staging_then_promotion_to_main(live_server, tmp_path: Pat
     check(uv_publish(server.url + "staging/simple/", [tool], *ADMIN,
                      check_url=server.url + "staging/simple/"))  # fmt: skip
     check(uv_publish(server.url + "staging/simple/", [tool], *ADMIN, check_url=server.url + "staging/simple/"))
+    poetry_project = make_poetry_project(tmp_path / "poetry", "acme-poetry", "0.1")
+    check(poetry_publish(poetry_project, server.url + "staging/simple/", *ADMIN))
+    assert len(files(server, "staging", "acme-poetry")) == 2  # its wheel and sdist
     assert set(files(server, "staging", "acme-lib")) == {rc_wheel.name, rc_sdist.name}
     assert files(server, "main", "acme-lib") == {} and files(server, "default", "acme-lib") == {}
 
