@@ -25,7 +25,7 @@ from ..core.records import (
     utcnow,
 )
 from ..storage import FileMeta, Storage
-from ..storage.scoped import index_storage
+from ..storage.scoped import IndexStorage, index_storage
 from . import search, signals
 from .claims import claim_lock
 from .models import DELETED, LIVE, PENDING, Counter, File, Project, listed
@@ -89,7 +89,7 @@ class IndexService:
                  index: str = DEFAULT_INDEX) -> None:  # fmt: skip
         self.session = session
         self.index_name = index
-        self.root_storage = getattr(storage, "inner", storage)
+        self.root_storage = storage.inner if isinstance(storage, IndexStorage) else storage
         self.storage = index_storage(storage, index)
         self.policy = policy or Policy()
 
