@@ -95,18 +95,19 @@ def _configure_flask(app: Flask, settings: Settings) -> None:
 
 
 def _register_web(app: Flask) -> None:
-    from .web import api, fallback, files, guard, health, indexes, simple, ui
+    from .web import api, fallback, files, guard, health, indexes, promote, simple, ui
     from .web.access import init_access
     from .web.errors import register_error_handlers
     from .web.metrics import init_metrics
     from .web.security import init_security
 
     guard.install(app)
-    for module in (health, simple, files, api, ui, fallback, indexes):
+    for module in (health, simple, files, api, ui, fallback, indexes, promote):
         app.register_blueprint(module.bp)
     csrf.exempt(fallback.bp)
     csrf.exempt(indexes.bp)
     csrf.exempt(api.bp)
+    csrf.exempt(promote.bp)  # context.principal() checks the CSRF token when a session cookie authenticates
     csrf.exempt(simple.bp)
     csrf.exempt(files.bp)
     csrf.exempt(health.bp)

@@ -19,7 +19,9 @@ from .auth.login import Authenticator
 from .auth.policy import AccessPolicy
 from .auth.ratelimit import Limits, RateLimiter
 from .core.archives import ArchiveLimits
-from .core.views import DEFAULT_INDEX, HOSTED, IndexConfig, Layout
+from .core.errors import InvalidName
+from .core.names import validate_index_name
+from .core.views import HOSTED, IndexConfig, Layout
 from .index.service import Policy
 from .settings import Settings, SettingsError
 from .storage import Storage, load_storage
@@ -110,9 +112,11 @@ def _index_config(settings: Settings, index: IndexConfig, instance_path: str | P
 
 
 def check_layout(layout: Layout) -> None:
-    """Refuse what the layout may describe but the server does not serve yet (hosted indexes other than
-    the built-in one: their storage keys and database rows need the index first)."""
+    """Refuse a hosted index whose name cannot be a storage folder (`_indexes/<name>/`)."""
     for index in layout.indexes.values():
-        if index.type == HOSTED and index.name != DEFAULT_INDEX:
-            raise SettingsError(f"[indexes.{index.name}]: hosted indexes other than {DEFAULT_INDEX!r} are not "
-                                "built yet; views may use 'default' and upstream indexes")  # fmt: skip
+        if index.type == HOSTED:
+            try:
+                validate_index_name(index.name)
+            except InvalidName:
+                raise SettingsError(f"[indexes.{index.name}]: a hosted index's name is a storage folder: use "
+                                    "lower-case letters, digits and single '.', '_' or '-'") from None  # fmt: skip

@@ -18,12 +18,13 @@ from .access import COMMANDS as ACCESS_COMMANDS
 from .cache import cache
 from .indexing import reindex, upgrade_db
 from .makeconfig import make_config
+from .promote import promote
 from .serve import serve
 from .storage import migrate
 from .views import index, view
 
 DEFAULT_PORT = "6543"
-APP_COMMANDS = [reindex, upgrade_db, *ACCESS_COMMANDS, cache, migrate, index, view]
+APP_COMMANDS = [reindex, upgrade_db, *ACCESS_COMMANDS, cache, migrate, index, view, promote]
 
 
 def register_commands(app: Flask) -> None:

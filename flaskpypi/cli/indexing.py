@@ -7,8 +7,8 @@ from flask import current_app
 from flask.cli import with_appcontext
 
 from ..extensions import db
+from ..index.hosted import hosted_indexes, rebuild_indexes
 from ..index.migrate import REBUILD, start_lock, upgrade
-from ..index.rebuild import Rebuilder
 
 
 @click.command("reindex")
@@ -36,7 +36,8 @@ def reindex() -> None:
             runtime.storage.iter_files(), length=total, label="Reading storage", show_pos=True, file=err
         ) as bar,  # fmt: skip
     ):
-        projects, files = Rebuilder(db.session, runtime.storage, runtime.policy).rebuild(bar)
+        indexes = hosted_indexes(db.session, runtime.layout.hosted())
+        projects, files = rebuild_indexes(db.session, runtime.storage, runtime.policy, indexes, bar)
         swept = runtime.storage.sweep_temporary()
     click.echo(f"Indexed {projects} projects, {files} files.")
     if swept:

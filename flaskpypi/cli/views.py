@@ -9,6 +9,8 @@ from flask import current_app
 from flask.cli import with_appcontext
 
 from ..core.views import MemberRules, ViewConfig
+from ..extensions import db
+from ..index.hosted import index_counts
 from .output import emit, json_option
 
 
@@ -40,10 +42,15 @@ def index() -> None:
 @json_option
 @with_appcontext
 def list_indexes(as_json: bool) -> None:
-    """Every index with its type (upstream URLs without credentials)."""
-    layout = current_app.extensions["flaskpypi"].layout
-    rows = [{**i.to_public(), "default": i.name == layout.default_index} for i in layout.indexes.values()]
-    emit(rows, ["name", "type", "default", "url", "mode", "description"], as_json)
+    """Every index with its type (upstream URLs without credentials), and the projects and live files each
+    hosted index holds."""
+    runtime = current_app.extensions["flaskpypi"]
+    layout = runtime.layout
+    counts = index_counts(db.session, runtime.storage, layout.hosted())
+    rows = [{**i.to_public(), "default": i.name == layout.default_index,
+             "projects": counts[i.name][0] if i.name in counts else None,
+             "files": counts[i.name][1] if i.name in counts else None} for i in layout.indexes.values()]  # fmt: skip
+    emit(rows, ["name", "type", "default", "projects", "files", "url", "mode", "description"], as_json)
 
 
 @click.group("view")

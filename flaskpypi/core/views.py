@@ -21,14 +21,13 @@ from typing import Any, Generic, TypeVar
 from packaging.specifiers import InvalidSpecifier, SpecifierSet
 from packaging.version import InvalidVersion, Version
 
-from .names import canonical
+from .names import DEFAULT_INDEX, INDEX_NAME, canonical
 
 HOSTED, UPSTREAM = "hosted", "upstream"
 INDEX_TYPES = (HOSTED, UPSTREAM)
 UPSTREAM_MODES = ("none", "redirect", "cache")
 FIRST, MERGE = "first", "merge"
 FILE_KINDS = ("all", "wheels", "sdists")
-DEFAULT_INDEX = "default"  # the storage and upstream settings of a server without [indexes]: today's index
 # First path segments the server already answers; an index or view cannot be named like them.
 RESERVED = frozenset(
     {
@@ -52,7 +51,7 @@ RESERVED = frozenset(
         "ui",
     }
 )
-_NAME = re.compile(r"^[a-z0-9](?:[a-z0-9._-]{0,62}[a-z0-9])?$")
+_NAME = INDEX_NAME
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhdw]?)\s*$", re.IGNORECASE)
 _DURATION_UNITS = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
 INDEX_KEYS = {HOSTED: {"type", "description"},
@@ -160,6 +159,10 @@ class Layout:
     views: Mapping[str, ViewConfig]
     default_view: str
     default_index: str
+
+    def hosted(self) -> list[str]:
+        """The names of the hosted indexes, `default` first."""
+        return [name for name, index in self.indexes.items() if index.type == HOSTED]
 
 
 def _str_list(where: str, key: str, value: Any) -> tuple[str, ...]:

@@ -16,7 +16,7 @@ from typing import NamedTuple
 from sqlalchemy import Select, and_, func, or_, select
 from sqlalchemy.orm import Session
 
-from ..core.names import canonical
+from ..core.names import DEFAULT_INDEX, canonical
 from . import search
 from .models import LIVE, Counter, File, Project, listed
 from .service import sort_key
@@ -87,7 +87,7 @@ class ProjectBrowser:
 
     def _base(self) -> Select:
         return select(Project.name, Project.display_name, Project.summary, Project.last_update, Project.id,
-                      Project.status).where(listed())  # fmt: skip
+                      Project.status).where(Project.index_name == DEFAULT_INDEX, listed())  # fmt: skip
 
     def listing(self, sort: str, after: str | None, before: str | None, size: int,
                 readable: Readable) -> ProjectPage:  # fmt: skip

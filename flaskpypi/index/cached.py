@@ -58,15 +58,17 @@ class CacheIndex(IndexService):
     def is_cached(self, filename: str) -> bool:
         """Whether a file is live now, seen past this session's snapshot (another worker may have cached it)."""
         self.session.rollback()
-        return self.session.scalar(select(File.id).where(File.filename == filename, File.state == LIVE)) is not None
+        query = select(File.id).where(File.index_name == self.index_name, File.filename == filename, File.state == LIVE)
+        return self.session.scalar(query) is not None
 
     def add_cached(self, record: FileRecord) -> None:
         """Index a file the upstream fetcher stored (sidecar and all); a concurrent registration wins quietly."""
         self.session.rollback()
         project = self.ensure_project(record)
-        if self.session.scalar(select(File.id).where(File.filename == record.filename)) is not None:
+        query = select(File.id).where(File.index_name == self.index_name, File.filename == record.filename)
+        if self.session.scalar(query) is not None:
             return
-        row = File(project=project, filename=record.filename)
+        row = File(project=project, index_name=self.index_name, filename=record.filename)
         row.update_from(record)
         row.state = LIVE
         self.session.add(row)
@@ -80,7 +82,8 @@ class CacheIndex(IndexService):
 
     def cached_files(self, older_than: datetime | None = None, projects: Iterable[str] = ()) -> list[File]:
         """Live cached files, fetched before `older_than` and in `projects` when given."""
-        query = select(File).join(Project).where(File.origin == CACHE_ORIGIN, File.state == LIVE)
+        query = select(File).join(Project).where(File.index_name == self.index_name, File.origin == CACHE_ORIGIN,
+                                                 File.state == LIVE)  # fmt: skip
         names = [canonical(p) for p in projects]
         if names:
             query = query.where(Project.name.in_(names))
@@ -131,7 +134,7 @@ class CacheIndex(IndexService):
         validate_project_name(name)
         project = self.lock_project(name)
         if project is None:
-            project = Project(name=canonical(name), display_name=name, settings={})
+            project = Project(index_name=self.index_name, name=canonical(name), display_name=name, settings={})
             self.session.add(project)
             try:
                 self.session.flush()

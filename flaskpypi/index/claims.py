@@ -27,6 +27,7 @@ from sqlalchemy import Connection, Engine, text
 from sqlalchemy.orm import Session
 
 from ..core.errors import Conflict
+from ..core.names import DEFAULT_INDEX
 
 _OFFSETS = 2**62  # fcntl lock offsets are 64-bit: collisions between filenames are negligible
 _registry_lock = threading.Lock()
@@ -152,8 +153,11 @@ class PgClaimLock(ClaimLock):
             conn.close()
 
 
-def claim_lock(session: Session, filename: str) -> ClaimLock:
-    """The lock that guards writes of `filename` for the database this session uses."""
+def claim_lock(session: Session, filename: str, index: str = DEFAULT_INDEX) -> ClaimLock:
+    """The lock that guards writes of `filename` in a hosted index for the database this session uses (the
+    built-in index's locks are the filename's alone, as before there were several)."""
+    if index != DEFAULT_INDEX:
+        filename = f"{index}/{filename}"
     engine = session.get_bind()
     assert isinstance(engine, Engine)
     dialect = engine.dialect.name

@@ -5,9 +5,23 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, BigInteger, ColumnElement, ForeignKey, Index, Integer, String, Text, or_, select, text
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    ColumnElement,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+    or_,
+    select,
+    text,
+)
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
+from ..core.names import DEFAULT_INDEX
 from ..core.records import FileRecord, utcnow
 from ..sql import Base, UTCDateTime
 
@@ -25,12 +39,16 @@ class Counter(Base):
 
 
 class Project(Base):
-    """A project the index holds files for (or that an admin configured)."""
+    """A project a hosted index holds files for (or that an admin configured); a name is unique per index."""
 
     __tablename__ = "projects"
-    __table_args__ = (Index("ix_projects_last_update_id", "last_update", "id"),)  # the UI's listing order
+    __table_args__ = (
+        Index("ix_projects_last_update_id", "last_update", "id"),  # the UI's listing order
+        UniqueConstraint("index_name", "name", name="uq_projects_index_name"),
+    )
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    name: Mapped[str] = mapped_column(String(200), unique=True)
+    index_name: Mapped[str] = mapped_column(String(64), default=DEFAULT_INDEX, server_default=DEFAULT_INDEX)
+    name: Mapped[str] = mapped_column(String(200))
     display_name: Mapped[str] = mapped_column(String(200))
     summary: Mapped[str] = mapped_column(Text, default="")
     status: Mapped[str] = mapped_column(String(16), default="active")
@@ -43,11 +61,13 @@ class Project(Base):
 
 
 class File(Base):
-    """A distribution file; `state` pending while being written, deleted as a tombstone (names are not reused)."""
+    """A distribution file; `state` pending while being written, deleted as a tombstone (names are not reused).
+    A filename is unique per hosted index (`index_name`, its project's): a promoted file is in both."""
 
     __tablename__ = "files"
     __table_args__ = (
         Index("ix_files_project_state", "project_id", "state"),
+        UniqueConstraint("index_name", "filename", name="uq_files_index_filename"),
         # uploads in flight: start-up recovers dead claims without reading every row
         Index(
             "ix_files_pending",
@@ -58,7 +78,8 @@ class File(Base):
     )
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     project_id: Mapped[int] = mapped_column(ForeignKey("projects.id", ondelete="CASCADE"))
-    filename: Mapped[str] = mapped_column(String(255), unique=True)
+    index_name: Mapped[str] = mapped_column(String(64), default=DEFAULT_INDEX, server_default=DEFAULT_INDEX)
+    filename: Mapped[str] = mapped_column(String(255))
     name: Mapped[str] = mapped_column(Text)
     version: Mapped[str] = mapped_column(Text)
     packagetype: Mapped[str] = mapped_column(String(16))

@@ -11,7 +11,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from sqlalchemy import func, insert, select, text, update
+from sqlalchemy import ColumnElement, func, insert, select, text, update
 from sqlalchemy.exc import IntegrityError, OperationalError
 
 from ..core.dists import parse_filename, read_core_metadata
@@ -147,7 +147,7 @@ class Rebuilder(IndexService):
                     break
                 ahead = batch
         self.session.rollback()
-        for name in sorted(set(self.session.scalars(select(Project.name))) - seen):
+        for name in sorted(set(self.session.scalars(select(Project.name).where(self._here()))) - seen):
             keys = next(group_by_project(self.storage.iter_files(name + "/")), None) or ProjectKeys(name)
             self._count(totals, self._reconcile(keys))
         self._set_marker(False)
@@ -155,6 +155,10 @@ class Rebuilder(IndexService):
         self.analyze()
         log.info("Rebuilt the index from %s: %d projects, %d files", self.storage.describe(), *totals)
         return totals[0], totals[1]
+
+    def _here(self) -> ColumnElement[bool]:
+        """Rows of the index being rebuilt."""
+        return Project.index_name == self.index_name
 
     def analyze(self) -> None:
         """Refresh the planner's statistics (PostgreSQL), so pages use their indexes after a bulk load."""
@@ -177,7 +181,7 @@ class Rebuilder(IndexService):
         projects = {
             name: (pid, serial)
             for pid, name, serial in self.session.execute(
-                select(Project.id, Project.name, Project.serial).where(Project.name.in_(names))
+                select(Project.id, Project.name, Project.serial).where(self._here(), Project.name.in_(names))
             )
         }
         rows: dict[str, dict[str, str]] = {name: {} for name in names}
@@ -251,11 +255,11 @@ class Rebuilder(IndexService):
             return later
         if self.session.get_bind().dialect.name == "postgresql":
             self.session.execute(text(f"SET LOCAL lock_timeout = '{PG_LOCK_TIMEOUT_MS}ms'"))
-        self.session.execute(update(Project).where(Project.name.in_(names)).values(serial=Project.serial))
+        self.session.execute(update(Project).where(self._here(), Project.name.in_(names)).values(serial=Project.serial))
         locked = {
             p.name: p
             for p in self.session.scalars(
-                select(Project).where(Project.name.in_(names)).execution_options(populate_existing=True)
+                select(Project).where(self._here(), Project.name.in_(names)).execution_options(populate_existing=True)
             )  # locked by the UPDATE above (FOR NO KEY UPDATE: inserts of new file rows go on)
         }
         files: dict[int, dict[str, File]] = {}
@@ -267,7 +271,8 @@ class Rebuilder(IndexService):
         wanted = [f for n in names for f in outcome[n][0]]
         owners: dict[str, int] = {}  # filename -> project id, for the files storage lists in this batch
         for i in range(0, len(wanted), BATCH):
-            query = select(File.filename, File.project_id).where(File.filename.in_(wanted[i : i + BATCH]))
+            query = select(File.filename, File.project_id).where(File.index_name == self.index_name,
+                                                                 File.filename.in_(wanted[i : i + BATCH]))  # fmt: skip
             owners.update((filename, pid) for filename, pid in self.session.execute(query))
         changed: list[Project] = []
         fresh: list[tuple[str, dict[str, FileRecord], ProjectState | None]] = []
@@ -292,7 +297,7 @@ class Rebuilder(IndexService):
             for filename, record in records.items():
                 row = rows.get(filename)
                 if row is None:
-                    row = File(project=project, filename=filename)
+                    row = File(project=project, index_name=self.index_name, filename=filename)
                     self.session.add(row)
                     rows[filename] = row
                     dirty = True
@@ -334,13 +339,13 @@ class Rebuilder(IndexService):
         for name, records, state in fresh:
             project = Project(name=name, display_name=name, summary="", settings={})
             self._update_project(project, records, state)
-            values.append({"name": name, "display_name": project.display_name, "summary": project.summary,
-                           "status": project.status, "status_reason": project.status_reason,
+            values.append({"index_name": self.index_name, "name": name, "display_name": project.display_name,
+                           "summary": project.summary, "status": project.status, "status_reason": project.status_reason,
                            "settings": project.settings, "created": now, "last_update": now,
                            "serial": next(serials)})  # fmt: skip
         stmt = insert(Project).returning(Project.name, Project.id)
         ids = {name: pid for name, pid in self.session.execute(stmt, values)}
-        rows = [{"project_id": ids[name], "filename": filename, **record_values(record)}
+        rows = [{"project_id": ids[name], "index_name": self.index_name, "filename": filename, **record_values(record)}
                 for name, records, _state in fresh for filename, record in records.items()]  # fmt: skip
         if rows:
             self.session.execute(insert(File), rows)
@@ -361,10 +366,10 @@ class Rebuilder(IndexService):
         """Bring one project's rows in line with its keys; returns its live files."""
         for attempt in range(RECONCILE_ATTEMPTS):
             self.session.rollback()
-            project_id = self.session.scalar(select(Project.id).where(Project.name == keys.name))
+            project_id = self.session.scalar(select(Project.id).where(self.in_index(keys.name)))
             in_flight = self.recover_dead_claims(project_id) if project_id is not None else set()
             self.session.rollback()
-            serial = self.session.scalar(select(Project.serial).where(Project.name == keys.name))
+            serial = self.session.scalar(select(Project.serial).where(self.in_index(keys.name)))
             names = sorted((set(keys.dists) | keys.sidecars) - in_flight)
             records = {r.filename: r for r in (self._record(keys, n) for n in names) if r is not None}
             state = self._state(keys)
@@ -382,7 +387,7 @@ class Rebuilder(IndexService):
     def _gone(self, name: str, records: dict[str, FileRecord], in_flight: set[str]) -> set[str]:
         """Settled rows of the project that storage no longer holds (asked one key at a time, outside any
         transaction: they are few, and the listing may predate a writer that finished since)."""
-        rows = self.session.execute(select(File.filename, File.state).join(Project).where(Project.name == name)).all()
+        rows = self.session.execute(select(File.filename, File.state).join(Project).where(self.in_index(name))).all()
         self.session.rollback()
         candidates = [f for f, st in rows if f not in records and f not in in_flight and st != PENDING]
         key = f"{name}/"
@@ -400,7 +405,7 @@ class Rebuilder(IndexService):
             if not records and state is None:
                 self.session.rollback()
                 return 0
-            project = Project(name=name, display_name=name, summary="", settings={})
+            project = Project(index_name=self.index_name, name=name, display_name=name, summary="", settings={})
             self.session.add(project)
             self.session.flush()
         rows = {
@@ -414,7 +419,7 @@ class Rebuilder(IndexService):
         for filename, record in records.items():
             row = rows.get(filename)
             if row is None:
-                row = File(project=project, filename=filename)
+                row = File(project=project, index_name=self.index_name, filename=filename)
                 self.session.add(row)
                 changed = True
             elif row.state == PENDING:
@@ -452,8 +457,8 @@ class Rebuilder(IndexService):
         """
         if self.session.get_bind().dialect.name == "postgresql":
             self.session.execute(text(f"SET LOCAL lock_timeout = '{PG_LOCK_TIMEOUT_MS}ms'"))
-        self.session.execute(update(Project).where(Project.name == name).values(serial=Project.serial))
-        project = self.session.scalar(select(Project).where(Project.name == name).with_for_update())
+        self.session.execute(update(Project).where(self.in_index(name)).values(serial=Project.serial))
+        project = self.session.scalar(select(Project).where(self.in_index(name)).with_for_update())
         current = project.serial if project is not None else None
         if current != serial:
             raise Moved(name)
@@ -463,7 +468,8 @@ class Rebuilder(IndexService):
         """Rows of these filenames filed under another project (or not at all), locked, in batches."""
         found: dict[str, File] = {}
         for i in range(0, len(filenames), BATCH):
-            query = select(File).where(File.filename.in_(filenames[i : i + BATCH])).order_by(File.id)
+            query = select(File).where(File.index_name == self.index_name, File.filename.in_(filenames[i : i + BATCH]))
+            query = query.order_by(File.id)
             found.update((f.filename, f) for f in self.session.scalars(query.with_for_update()))
         return found
 

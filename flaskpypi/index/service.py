@@ -6,14 +6,14 @@ import logging
 from dataclasses import dataclass, field
 
 from packaging.version import InvalidVersion, Version
-from sqlalchemy import Select, func, select, update
+from sqlalchemy import ColumnElement, Select, func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, selectinload
 
 from ..core.archives import ArchiveLimits
 from ..core.errors import Conflict, NotFound
-from ..core.names import canonical
+from ..core.names import DEFAULT_INDEX, canonical
 from ..core.records import (
     METADATA_SUFFIX,
     PROJECT_FILE,
@@ -25,6 +25,7 @@ from ..core.records import (
     utcnow,
 )
 from ..storage import FileMeta, Storage
+from ..storage.scoped import IndexStorage, index_storage
 from . import search, signals
 from .claims import claim_lock
 from .models import DELETED, LIVE, PENDING, Counter, File, Project, listed
@@ -79,12 +80,30 @@ class Policy:
 
 
 class IndexService:
-    """One request's (or command's) view of the index: a SQL session and the storage."""
+    """One request's (or command's) view of one hosted index: a SQL session and the index's storage.
 
-    def __init__(self, session: Session, storage: Storage, policy: Policy | None = None) -> None:
+    `index` names the hosted index (`default`, the built-in one, unless told); `storage` is the whole storage,
+    and `self.storage` the index's part of it (`<project>/<filename>` keys, see storage.scoped)."""
+
+    def __init__(self, session: Session, storage: Storage, policy: Policy | None = None,
+                 index: str = DEFAULT_INDEX) -> None:  # fmt: skip
         self.session = session
-        self.storage = storage
+        self.index_name = index
+        self.root_storage = storage.inner if isinstance(storage, IndexStorage) else storage
+        self.storage = index_storage(storage, index)
         self.policy = policy or Policy()
+
+    def in_index(self, name: str) -> ColumnElement[bool]:
+        """The condition for this index's project of that (normalised) name."""
+        return (Project.index_name == self.index_name) & (Project.name == name)
+
+    def where(self) -> dict[str, str]:
+        """What signals (and so the audit log) say of the index: nothing for the built-in one."""
+        return {} if self.index_name == DEFAULT_INDEX else {"index": self.index_name}
+
+    def for_index(self, index: str) -> IndexService:
+        """The same session and policy, on another hosted index."""
+        return IndexService(self.session, self.root_storage, self.policy, index)
 
     # -- serials -------------------------------------------------------------------------------
 
@@ -129,14 +148,14 @@ class IndexService:
         writers of one project take turns, and storage ends as the database commits."""
         self.session.rollback()  # SQLite: a write lock cannot be taken from a stale read snapshot
         key = canonical(name)
-        self.session.execute(update(Project).where(Project.name == key).values(serial=Project.serial))
-        return self.session.scalar(select(Project).where(Project.name == key).execution_options(populate_existing=True))
+        self.session.execute(update(Project).where(self.in_index(key)).values(serial=Project.serial))
+        return self.session.scalar(select(Project).where(self.in_index(key)).execution_options(populate_existing=True))
 
     # -- reading -------------------------------------------------------------------------------
 
     def project(self, name: str) -> Project | None:
         """The project by any spelling of its name."""
-        return self.session.scalar(select(Project).where(Project.name == canonical(name)))
+        return self.session.scalar(select(Project).where(self.in_index(canonical(name))))
 
     def require_project(self, name: str) -> Project:
         """The project, or NotFound."""
@@ -145,10 +164,13 @@ class IndexService:
             raise NotFound(f"No project named {name!r}.")
         return project
 
-    @staticmethod
-    def project_names_query() -> Select:
+    def project_names_query(self) -> Select:
         """The query behind project_names (EXPLAINed by the tests)."""
-        return select(Project.name, Project.display_name).where(listed()).order_by(Project.name)
+        return (
+            select(Project.name, Project.display_name)
+            .where(Project.index_name == self.index_name, listed())
+            .order_by(Project.name)
+        )
 
     def project_names(self) -> list[tuple[str, str]]:
         """(canonical, display) of every project with a live file or an explicit state, by name."""
@@ -175,17 +197,26 @@ class IndexService:
         return self.session.scalar(
             select(File)
             .join(Project)
-            .where(Project.name == canonical(project_name), File.filename == filename, File.state == LIVE)
+            .where(self.in_index(canonical(project_name)), File.filename == filename, File.state == LIVE)
             .options(selectinload(File.project))
+        )
+
+    def file_facts_query(self, project_name: str, filename: str) -> Select:
+        """The query behind file_facts (EXPLAINed by the tests): the (index, filename) unique index finds it."""
+        return (
+            select(*FACT_COLUMNS)
+            .join(Project, File.project_id == Project.id)
+            .where(
+                File.index_name == self.index_name,
+                File.filename == filename,
+                File.state == LIVE,
+                Project.name == canonical(project_name),
+            )
         )
 
     def file_facts(self, project_name: str, filename: str) -> FileFacts | None:
         """A live file of a project, as a download needs it: one SELECT over the two tables."""
-        row = self.session.execute(
-            select(*FACT_COLUMNS)
-            .join(Project, File.project_id == Project.id)
-            .where(File.filename == filename, File.state == LIVE, Project.name == canonical(project_name))
-        ).first()
+        row = self.session.execute(self.file_facts_query(project_name, filename)).first()
         return FileFacts(*row) if row is not None else None
 
     def require_file(self, project_name: str, filename: str) -> File:
@@ -196,10 +227,12 @@ class IndexService:
         return found
 
     def counts(self) -> tuple[int, int]:
-        """(projects, live files) for the start-up summary."""
-        projects = self.session.scalar(select(func.count(Project.id))) or 0
-        files = self.session.scalar(select(func.count(File.id)).where(File.state == LIVE)) or 0
-        return projects, files
+        """(projects, live files) of this index, for the start-up summary and `index list`."""
+        projects = self.session.scalar(select(func.count(Project.id)).where(Project.index_name == self.index_name))
+        files = self.session.scalar(
+            select(func.count(File.id)).where(File.index_name == self.index_name, File.state == LIVE)
+        )
+        return projects or 0, files or 0
 
     def is_empty(self) -> bool:
         """True before the first file or rebuild: the signal to rebuild at start."""
@@ -227,6 +260,9 @@ class IndexService:
         The sidecar is stored last, so with it the file is complete and the row takes its facts; without
         it the writer did not finish, and every key it may have written goes with the claim.
         """
+        if row.index_name != self.index_name:
+            self.for_index(row.index_name).recover(row)
+            return
         project = row.project
         record = self.stored_record(project.name, row.filename)
         if record is not None:
@@ -242,15 +278,15 @@ class IndexService:
         self.session.commit()
 
     def recover_dead_claims(self, project_id: int | None = None) -> set[str]:
-        """Recover every pending row (of one project, or all) whose writer is gone; returns the filenames
-        still claimed by live writers."""
+        """Recover every pending row (of one project, or all of every index) whose writer is gone; returns the
+        filenames still claimed by live writers."""
         self.session.rollback()
-        query = select(File.id, File.filename).where(File.state == PENDING)
+        query = select(File.id, File.filename, File.index_name).where(File.state == PENDING)
         if project_id is not None:
             query = query.where(File.project_id == project_id)
         in_flight: set[str] = set()
-        for file_id, filename in self.session.execute(query).all():
-            lock = claim_lock(self.session, filename)
+        for file_id, filename, index in self.session.execute(query).all():
+            lock = claim_lock(self.session, filename, index)
             if not lock.try_acquire():
                 in_flight.add(filename)
                 continue
@@ -282,7 +318,7 @@ class IndexService:
         self.session.commit()
         log.info("%s %s", "Yanked" if yanked else "Un-yanked", ", ".join(f.filename for f in files))
         signals.files_yanked.send(self, project=files[0].project.name, filenames=[f.filename for f in files],
-                                  yanked=yanked, reason=reason)  # fmt: skip
+                                  yanked=yanked, reason=reason, **self.where())  # fmt: skip
         return files
 
     def delete(self, project_name: str, filename: str | None = None, version: str | None = None) -> list[File]:
@@ -302,7 +338,7 @@ class IndexService:
         self.bump(project)
         self.session.commit()
         log.info("Deleted %s", ", ".join(f.filename for f in files))
-        signals.files_deleted.send(self, project=project.name, filenames=[f.filename for f in files])
+        signals.files_deleted.send(self, project=project.name, filenames=[f.filename for f in files], **self.where())
         return files
 
     def _select(self, project_name: str, filename: str | None, version: str | None) -> list[File]:
@@ -335,7 +371,8 @@ class IndexService:
         project = self.project(record.project)
         if project is not None:
             return project
-        project = Project(name=record.project, display_name=record.name, summary=record.summary, settings={})
+        project = Project(index_name=self.index_name, name=record.project, display_name=record.name,
+                          summary=record.summary, settings={})  # fmt: skip
         self.session.add(project)
         try:
             self.session.flush()

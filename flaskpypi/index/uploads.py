@@ -67,7 +67,7 @@ class Uploader(IndexService):
         if form.attestations:
             stream.seek(0)
             provenance = self.verify_attestations(dist.project, record, form.attestations, stream)
-        with holding(claim_lock(self.session, dist.filename), self.policy.upload_wait):
+        with holding(claim_lock(self.session, dist.filename, self.index_name), self.policy.upload_wait):
             claimed = self._claim_held(record, dist, digests)
             if isinstance(claimed, UploadResult):
                 return claimed
@@ -82,7 +82,7 @@ class Uploader(IndexService):
                     project.summary = record.summary
                 self.bump(project)
                 signals.file_uploading.send(self, project=project.name, filenames=[record.filename],
-                                            session=self.session)  # fmt: skip
+                                            session=self.session, index=self.index_name)  # fmt: skip
                 self.session.commit()
             except BaseException:
                 self._abandon(row.id)
@@ -137,7 +137,7 @@ class Uploader(IndexService):
         return digests
 
     def _existing(self, filename: str) -> File | None:
-        return self.session.scalar(select(File).where(File.filename == filename))
+        return self.session.scalar(select(File).where(File.index_name == self.index_name, File.filename == filename))
 
     @staticmethod
     def _exists_error(existing: File, dist: DistName) -> FileExists:
@@ -159,7 +159,8 @@ class Uploader(IndexService):
 
     def _claim(self, project: Project, record: FileRecord, existing: File | None) -> File:
         """Commit the pending row that tells readers and recoveries that keys of this file may be half-written."""
-        row = existing if existing is not None else File(project=project, filename=record.filename)
+        row = existing if existing is not None else File(project=project, index_name=self.index_name,
+                                                         filename=record.filename)  # fmt: skip
         if existing is None:
             row.update_from(record)
             self.session.add(row)

@@ -90,6 +90,13 @@ class Storage(ABC):
         """put() for a small byte string."""
         self.put(key, io.BytesIO(data), meta)
 
+    def copy(self, src_key: str, dst_key: str, meta: FileMeta | None = None) -> None:
+        """Copy an object to another key, atomically as put() (a server-side copy where the backend has
+        one); FileNotFoundError when src_key is absent. This fallback streams the bytes through open() and
+        put() with `meta` (its sha256, when given, is checked)."""
+        with self.open(src_key) as stream:
+            self.put(dst_key, stream, meta)
+
     def sweep_temporary(self) -> int:
         """Remove temporary files that writers which died (kill -9) left behind; returns how many.
 

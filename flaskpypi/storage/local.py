@@ -35,6 +35,11 @@ class FileStorage(FsspecStorage):
             os.replace(tmp.path, path)
             tmp.kept = True
 
+    def copy(self, src_key: str, dst_key: str, meta: FileMeta | None = None) -> None:
+        """Copy beside the target, then rename into place (fsspec's local cp_file writes the target in place)."""
+        with open(self.path(src_key), "rb") as stream:
+            self.put(dst_key, stream, meta)
+
     def sweep_temporary(self) -> int:
         """Remove the partial files (`.tmp-*`) of writers that died, anywhere under the root."""
         removed = 0

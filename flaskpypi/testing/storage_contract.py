@@ -185,6 +185,44 @@ class StorageContract:
         with pytest.raises(InvalidName):
             storage.delete(key)
 
+    # Copies (promotion between hosted indexes: `_indexes/<index>/<project>/<filename>` keys).
+
+    def test_copy_makes_the_same_bytes_under_another_key(self, storage: Storage, twin: Storage) -> None:
+        data = payload(LARGE, seed=5)
+        source, target = "demo/demo-1.0-py3-none-any.whl", "_indexes/main/demo/demo-1.0-py3-none-any.whl"
+        storage.put(source, io.BytesIO(data), FileMeta("application/zip", sha256(data)))
+        storage.copy(source, target, FileMeta("application/zip", sha256(data)))
+        assert storage.read(source) == data  # the source stays
+        assert sha256(twin.read(target)) == sha256(data)
+        stat = twin.stat(target)
+        assert stat is not None and stat.size == len(data)
+        assert set(listed(storage, "_indexes/main/")) == {target}
+        assert set(listed(storage)) == {source, target}
+
+    def test_copy_replaces_the_whole_target(self, storage: Storage) -> None:
+        storage.put_bytes("demo/demo-1.0.tar.gz.json", b'{"yanked": false}')
+        storage.put_bytes(
+            "_indexes/main/demo/demo-1.0.tar.gz.json", b'{"yanked": true, "long": "' + b"x" * 5000 + b'"}'
+        )
+        storage.copy("demo/demo-1.0.tar.gz.json", "_indexes/main/demo/demo-1.0.tar.gz.json")
+        assert storage.read("_indexes/main/demo/demo-1.0.tar.gz.json") == b'{"yanked": false}'
+
+    def test_copy_of_a_missing_key_stores_nothing(self, storage: Storage) -> None:
+        with pytest.raises(FileNotFoundError):
+            storage.copy("demo/missing-1.0.tar.gz", "_indexes/main/demo/missing-1.0.tar.gz")
+        assert not storage.exists("_indexes/main/demo/missing-1.0.tar.gz")
+        assert list(storage.iter_files()) == []
+
+    @pytest.mark.parametrize("key", ["_indexes/../demo/x.tar.gz", "_indexes/Main/demo/x.tar.gz", "_indexes/main/a/b/c",
+                                     "_other/main/demo/x.tar.gz"])  # fmt: skip
+    def test_invalid_copy_keys_never_reach_the_backend(self, storage: Storage, key: str) -> None:
+        storage.put_bytes("demo/demo-1.0.tar.gz", b"x")
+        with pytest.raises(InvalidName):
+            storage.copy("demo/demo-1.0.tar.gz", key)
+        with pytest.raises(InvalidName):
+            storage.copy(key, "demo/demo-2.0.tar.gz")
+        assert set(listed(storage)) == {"demo/demo-1.0.tar.gz"}
+
     # Streaming.
 
     def test_large_object_streams_and_seeks(self, storage: Storage) -> None:

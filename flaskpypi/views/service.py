@@ -35,7 +35,7 @@ from ..storage import Storage
 from ..upstream import Upstream
 from ..upstream.pages import UpstreamFile
 
-HostedLink = Callable[[str, str], str]  # (project, filename) -> URL of a hosted file (or of its provenance)
+HostedLink = Callable[[str, str, str], str]  # (project, filename, index) -> URL of a hosted file (or its provenance)
 
 
 @dataclass(frozen=True)
@@ -106,6 +106,7 @@ class ViewService:
         self.index = IndexService(session, storage, policy)
         self.projects = projects or self.index.project
         self.holds = holds or self.index.holds
+        self.hosted = {DEFAULT_INDEX: self.index}
         self.layout = layout
         self.upstreams = upstreams
         self.access = access
@@ -142,15 +143,24 @@ class ViewService:
         if self.who is None and not self.access.can(None, READ):
             raise Unauthorized("Authentication required.")
 
+    def hosted_index(self, name: str) -> IndexService:
+        """The index service of a hosted index of the layout, in this session."""
+        if name not in self.hosted:
+            self.hosted[name] = self.index.for_index(name)
+        return self.hosted[name]
+
     def project_names(self, view: ViewConfig) -> list[tuple[str, str]]:
         """(normalised, display) names the asker may read that a hosted member holds (upstream indexes
-        cannot be listed), after each member's name rules."""
+        cannot be listed), after each member's name rules; by name."""
         self._require_read()
         hosted = [m for m in view.members if self.layout.indexes[m.index].type == HOSTED]
-        if not hosted:
-            return []
-        visible = self.access.visible(self.who, self.index.project_names())
-        return [p for p in visible if any(m.admits(p[0]) for m in hosted)]
+        names: dict[str, str] = {}
+        for member in hosted:
+            for normal, display in self.hosted_index(member.index).project_names():
+                if normal not in names and member.admits(normal):
+                    names[normal] = display
+        visible = self.access.visible(self.who, sorted(names.items()))
+        return list(visible)
 
     def gather(self, view: ViewConfig, name: str, now: float | None = None) -> Gathered:
         """Who holds a project in a view, cheaply (one query per hosted member, the kept page per upstream
@@ -215,13 +225,19 @@ class ViewService:
     def _held(self, index: str, name: str) -> _Held | None:
         """What an index holds of a project, its files loaded only when asked (None: it does not hold it)."""
         if self.layout.indexes[index].type == HOSTED:
-            project = self.projects(name) if index == DEFAULT_INDEX else None
-            if project is None or not self.holds(project):
+            service = self.hosted_index(index)
+            if index == DEFAULT_INDEX:  # the built-in index's rows come from the host's per-serial caches
+                project = self.projects(name)
+                holds = project is not None and self.holds(project)
+            else:
+                project = service.project(name)
+                holds = project is not None and service.holds(project)
+            if project is None or not holds:
                 return None
 
             def hosted() -> list[Candidate[Any]]:
                 return [Candidate(f.filename, f.version, _aware(f.upload_time), f.yanked, f)
-                        for f in self.index.live_files(project)]  # fmt: skip
+                        for f in service.live_files(project)]  # fmt: skip
 
             return _Held(hosted, f"s{project.serial}", project.status, project.status_reason or "",
                          project.last_update, project.display_name, project.serial)  # fmt: skip
@@ -246,8 +262,9 @@ def _uploaded(f: UpstreamFile) -> datetime | None:
 def _simple_file(item: File | UpstreamFile, link: HostedLink, provenance: HostedLink) -> pages.SimpleFile:
     """A hosted file links to this server (`link`, `provenance`); an upstream one to the upstream itself."""
     if isinstance(item, File):
-        url, metadata = link(item.project.name, item.filename), item.core_metadata_sha256
-        provenance_url = provenance(item.project.name, item.filename) if item.provenance_sha256 else None
+        where = (item.project.name, item.filename, item.index_name)
+        url, metadata = link(*where), item.core_metadata_sha256
+        provenance_url = provenance(*where) if item.provenance_sha256 else None
     else:
         url, metadata, provenance_url = item.url, item.metadata_sha256, item.provenance_url
     return pages.SimpleFile(

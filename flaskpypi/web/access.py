@@ -12,6 +12,7 @@ from ..auth import defaults as defaults_store
 from ..auth.admin import AccessAdmin
 from ..auth.audit import Actor, record
 from ..auth.policy import Defaults
+from ..core.names import DEFAULT_INDEX
 from ..extensions import csrf, db, login_manager
 from ..index import signals
 from ..runtime import Runtime
@@ -72,14 +73,24 @@ def _on_change(action: str) -> Any:
     return receive
 
 
-def _on_uploading(sender: Any, project: str, filenames: list[str], session: Any, **_: Any) -> None:
+def _on_uploading(sender: Any, project: str, filenames: list[str], session: Any, index: str = DEFAULT_INDEX,
+                  **_: Any) -> None:  # fmt: skip
     """The upload's entry joins the upload's own transaction: one commit for both."""
     if has_app_context():
-        record(session, actor(), "upload", project, commit=False, files=filenames)
+        where = {} if index == DEFAULT_INDEX else {"index": index}
+        record(session, actor(), "upload", project, commit=False, files=filenames, **where)
+
+
+def _on_promoting(sender: Any, project: str, filenames: list[str], session: Any, source: str, target: str,
+                  **_: Any) -> None:  # fmt: skip
+    """A promotion's entry commits with the promoted file's row."""
+    if has_app_context():
+        record(session, actor(), "promote", project, commit=False, files=filenames, source=source, target=target)
 
 
 _RECEIVERS = {
     "upload": _on_uploading,
+    "promote": _on_promoting,
     "delete": _on_change("delete"),
     "yank": _on_change("yank"),
     "status": _on_change("project.status"),
@@ -89,6 +100,7 @@ _RECEIVERS = {
 def _subscribe_audit() -> None:
     """Record every upload, delete, yank and status change the index service reports (once per process)."""
     signals.file_uploading.connect(_RECEIVERS["upload"])
+    signals.files_promoting.connect(_RECEIVERS["promote"])
     signals.files_deleted.connect(_RECEIVERS["delete"])
     signals.files_yanked.connect(_RECEIVERS["yank"])
     signals.project_status_changed.connect(_RECEIVERS["status"])

@@ -9,26 +9,30 @@ from flask import Blueprint, Response, jsonify, request, url_for
 from ..auth import READ, WRITE
 from ..core.dists import parse_filename
 from ..core.errors import BadRequest, Forbidden, Unauthorized
-from ..core.names import canonical
+from ..core.names import DEFAULT_INDEX, canonical
+from ..index.uploads import Uploader
 from ..views.releases import Links, Releases, file_json
 from . import indexes
-from .context import index, principal, require, require_admin, require_index, runtime
+from .context import hosted_index, index, principal, require, require_admin, require_index, runtime
 from .files import file_url
 
 bp = Blueprint("api", __name__)
 UPLOAD_PATHS = ("/", "/simple", "/simple/", "/legacy", "/legacy/")
+INDEX_UPLOAD_PATHS = ("/<name>/simple", "/<name>/simple/", "/<name>/legacy", "/<name>/legacy/")
 
 
-def upload() -> Response:
-    """POST a distribution (twine, poetry, uv, pdm, hatch, flit); never redirected."""
+def upload(name: str | None = None) -> Response:
+    """POST a distribution (twine, poetry, uv, pdm, hatch, flit) to a hosted index: the one in the URL, else
+    `default_index`; never redirected."""
     _check_uploader()
+    service = hosted_index(name or runtime().layout.default_index)
     content = request.files.get("content")
     if content is None or not content.filename:
         raise BadRequest("No file was uploaded: the form has no 'content' file field.")
     filename = content.filename
     dist = parse_filename(filename)
-    who = require_index(WRITE, runtime().layout.default_index, dist.project)
-    result = index().upload(filename, content.stream, request.form.to_dict(flat=False), who.name if who else None)
+    who = require_index(WRITE, service.index_name, dist.project)
+    result = service.upload(filename, content.stream, request.form.to_dict(flat=False), who.name if who else None)
     message = "OK" if result.created else f"File {filename} already exists with these bytes; nothing changed."
     return Response(message + "\n", status=200, mimetype="text/plain")
 
@@ -45,8 +49,16 @@ def _check_uploader() -> None:
         raise Forbidden(f"This API token of {who.name!r} may not upload.")
 
 
-for _path in UPLOAD_PATHS:
-    bp.add_url_rule(_path, f"upload{_path.replace('/', '_')}", upload, methods=["POST"], strict_slashes=False)
+for _path in UPLOAD_PATHS + INDEX_UPLOAD_PATHS:
+    _endpoint = "upload" + _path.replace("/", "_").replace("<name>", "index")
+    bp.add_url_rule(_path, _endpoint, upload, methods=["POST"], strict_slashes=False)
+
+
+def changed_index() -> Uploader:
+    """The hosted index a yank, delete or status change acts on: `?index=` (or the body's `index`), else
+    `default_index` (what the root upload URLs write to)."""
+    name = request.args.get("index") or str(_body().get("index") or "") or runtime().layout.default_index
+    return hosted_index(name)
 
 
 # -- the JSON API (/pypi/<project>/json) -----------------------------------------------------------
@@ -106,7 +118,7 @@ def yank(project: str) -> Response:
     """Yank a file or a version (PEP 592), with an optional reason."""
     filename, version = _target()
     require(WRITE, project, hide=True)
-    files = index().set_yanked(project, filename, version, True, str(_body().get("reason") or ""))
+    files = changed_index().set_yanked(project, filename, version, True, str(_body().get("reason") or ""))
     return jsonify(yanked=[f.filename for f in files])
 
 
@@ -115,7 +127,7 @@ def unyank(project: str) -> Response:
     """Undo a yank."""
     filename, version = _target()
     require(WRITE, project, hide=True)
-    files = index().set_yanked(project, filename, version, False)
+    files = changed_index().set_yanked(project, filename, version, False)
     return jsonify(unyanked=[f.filename for f in files])
 
 
@@ -129,7 +141,7 @@ def _require_delete(project: str) -> None:
 def delete_file(project: str, filename: str) -> Response:
     """Delete one file."""
     _require_delete(project)
-    files = index().delete(project, filename=filename)
+    files = changed_index().delete(project, filename=filename)
     return jsonify(deleted=[f.filename for f in files])
 
 
@@ -137,7 +149,7 @@ def delete_file(project: str, filename: str) -> Response:
 def delete_version(project: str, version: str) -> Response:
     """Delete every file of a version."""
     _require_delete(project)
-    files = index().delete(project, version=version)
+    files = changed_index().delete(project, version=version)
     return jsonify(deleted=[f.filename for f in files])
 
 
@@ -145,7 +157,7 @@ def delete_version(project: str, version: str) -> Response:
 def delete_project(project: str) -> Response:
     """Delete every file of a project."""
     _require_delete(project)
-    files = index().delete(project)
+    files = changed_index().delete(project)
     return jsonify(deleted=[f.filename for f in files])
 
 
@@ -154,7 +166,7 @@ def set_status(project: str) -> Response:
     """Set the project's PEP 792 status (admins)."""
     require_admin()
     data = _body()
-    found = index().set_status(project, str(data.get("status", "")), str(data.get("reason") or ""))
+    found = changed_index().set_status(project, str(data.get("status", "")), str(data.get("reason") or ""))
     return jsonify(project=found.name, status=found.status, reason=found.status_reason)
 
 
@@ -162,12 +174,14 @@ def set_status(project: str) -> Response:
 def list_files(project: str) -> Response:
     """A project's files with their facts, for the UI and scripts."""
     require(READ, project, hide=True)
-    found = index().require_project(project)
-    links = _links(found.name)
+    service = changed_index()
+    found = service.require_project(project)
+    links = _links(found.name) if service.index_name == DEFAULT_INDEX else indexes.links(service.index_name, found.name)
     return jsonify(
         project=found.display_name,
+        index=service.index_name,
         files=[
-            {**file_json(f, links), "version": f.version, "download": file_url(found.name, f.filename)}
-            for f in index().live_files(found)
+            {**file_json(f, links), "version": f.version, "download": file_url(found.name, f.filename, f.index_name)}
+            for f in service.live_files(found)
         ],
     )

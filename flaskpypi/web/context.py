@@ -11,7 +11,8 @@ from flask_wtf.csrf import CSRFError
 from ..auth import READ, WRITE, Principal
 from ..auth.models import ACCESS_CHANGED
 from ..core.errors import BadRequest, Forbidden, NotFound, Unauthorized
-from ..core.views import DEFAULT_INDEX
+from ..core.names import DEFAULT_INDEX
+from ..core.views import HOSTED
 from ..extensions import csrf, db
 from ..index.cached import CacheIndex
 from ..index.models import Project
@@ -30,11 +31,20 @@ def runtime() -> Runtime:
 
 
 def index() -> Uploader:
-    """This request's index service (one SQL session per request)."""
-    if "index" not in g:
+    """This request's service of the built-in `default` index (one SQL session per request)."""
+    return hosted_index(DEFAULT_INDEX)
+
+
+def hosted_index(name: str) -> Uploader:
+    """This request's service of a hosted index of the layout (NotFound for any other name)."""
+    services = g.setdefault("indexes", {})
+    if name not in services:
         rt = runtime()
-        g.index = Uploader(db.session, rt.storage, rt.policy)
-    return g.index
+        found = rt.layout.indexes.get(name)
+        if found is None or found.type != HOSTED:
+            raise NotFound(f"No hosted index named {name!r}.")
+        services[name] = Uploader(db.session, rt.storage, rt.policy, name)
+    return services[name]
 
 
 def views() -> ViewService:

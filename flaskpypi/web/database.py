@@ -32,6 +32,7 @@ from sqlalchemy.exc import (
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 
 from ..extensions import db
+from ..index.hosted import hosted_indexes, rebuild_indexes
 from ..index.migrate import REBUILD, alembic_config, start_lock, upgrade
 from ..index.rebuild import Rebuilder
 from ..index.service import IndexService
@@ -216,7 +217,8 @@ def prepare_database(app: Flask) -> None:
             elif rebuilder.is_empty() or rebuilder.interrupted():
                 log.info("The index is empty or its rebuild was interrupted. Rebuilding from storage %s ...",
                          runtime.storage.describe())  # fmt: skip
-                runtime.startup.rebuilt = rebuilder.rebuild()
+                indexes = hosted_indexes(db.session, runtime.layout.hosted())
+                runtime.startup.rebuilt = rebuild_indexes(db.session, runtime.storage, runtime.policy, indexes)
             db.session.remove()
     serial = IndexService(db.session, runtime.storage).serial()
     db.session.remove()

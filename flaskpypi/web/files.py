@@ -10,9 +10,8 @@ from werkzeug.wsgi import wrap_file
 from ..auth import READ
 from ..core.dists import content_type
 from ..core.errors import NotFound
-from ..core.names import canonical, storage_key
+from ..core.names import DEFAULT_INDEX, canonical, storage_key
 from ..core.records import METADATA_SUFFIX, PROVENANCE_SUFFIX
-from ..core.views import DEFAULT_INDEX
 from ..index.service import FileFacts
 from ..sql import SERIAL
 from . import fallback
@@ -24,14 +23,17 @@ IMMUTABLE = "public, max-age=31536000, immutable"
 PRIVATE_IMMUTABLE = "private, max-age=31536000, immutable"
 
 
-def file_url(project: str, filename: str) -> str:
-    """The download URL of a file (absolute path; pages stay host-independent)."""
-    return url_for("files.download", project=project, filename=filename)
+def file_url(project: str, filename: str, index: str = DEFAULT_INDEX, *, external: bool = False) -> str:
+    """The download URL of a file of a hosted index (an absolute path, so pages stay host-independent, unless
+    `external`)."""
+    if index != DEFAULT_INDEX:  # served through the index as a view of itself
+        return url_for("indexes.download", name=index, project=project, filename=filename, _external=external)
+    return url_for("files.download", project=project, filename=filename, _external=external)
 
 
-def provenance_url(project: str, filename: str) -> str:
+def provenance_url(project: str, filename: str, index: str = DEFAULT_INDEX) -> str:
     """The PEP 740 provenance URL of a file (absolute, as the spec requires)."""
-    return url_for("files.download", project=project, filename=filename + PROVENANCE_SUFFIX, _external=True)
+    return file_url(project, filename + PROVENANCE_SUFFIX, index, external=True)
 
 
 def split_suffix(filename: str) -> tuple[str, str]:
@@ -59,16 +61,16 @@ def download(project: str, filename: str) -> Response:
     return serve(row, suffix)
 
 
-def serve(row: FileFacts, suffix: str) -> Response:
-    """A hosted file (or its .metadata / .provenance) whose reading the caller has allowed: 404 while its
-    project is quarantined or when the asked sidecar does not exist."""
+def serve(row: FileFacts, suffix: str, index: str = DEFAULT_INDEX) -> Response:
+    """A hosted file of `index` (or its .metadata / .provenance) whose reading the caller has allowed: 404
+    while its project is quarantined or when the asked sidecar does not exist."""
     if row.status == "quarantined":
         raise NotFound(f"Project {row.display_name!r} is quarantined (PEP 792).")
     if suffix == METADATA_SUFFIX and not row.core_metadata_sha256:
         raise NotFound(f"No core metadata file for {row.filename!r}.")
     if suffix == PROVENANCE_SUFFIX and not row.provenance_sha256:
         raise NotFound(f"No provenance for {row.filename!r}.")
-    return _send(storage_key(row.project, row.filename + suffix), row, suffix)
+    return _send(storage_key(row.project, row.filename + suffix, index), row, suffix)
 
 
 def _send(key: str, row: FileFacts, suffix: str) -> Response:

@@ -106,7 +106,7 @@ def download(name: str, project: str, filename: str) -> Response:
     offered = _offered(svc.gather(svc.view(name), normal)).get(dist_name)
     if offered is None:
         raise NotFound(f"No file {dist_name!r} of project {normal!r} in {name!r}.")
-    response = files.serve(offered.facts, suffix)
+    response = files.serve(offered.facts, suffix, offered.index)
     if "Cache-Control" in response.headers:  # kept, but asked again each time (a 304 by ETag): a view may
         shared = "public" if response.headers["Cache-Control"].startswith("public") else "private"
         response.headers["Cache-Control"] = f"{shared}, no-cache"  # stop offering it (a yank, a new rule)
@@ -121,7 +121,9 @@ def _releases(name: str, project: str) -> Releases:
     return Releases.of(holder.display or gathered.name, holder.status, holder.reason, gathered.serial, chosen)
 
 
-def _links(name: str, project: str) -> Links:
+def links(name: str, project: str) -> Links:
+    """The URLs of an index's or view's JSON API answers (downloads scoped to it)."""
+
     def file(p: str, filename: str) -> str:
         return url_for("indexes.download", name=name, project=p, filename=filename, _external=True)
 
@@ -137,11 +139,11 @@ def project_json(name: str, project: str) -> Response:
     """PyPI's JSON API for a project as an index or view offers it (views.releases says what an upstream-only
     release's `info` holds)."""
     normal = canonical(project)
-    return jsonify(_releases(name, normal).project_json(_links(name, normal)))
+    return jsonify(_releases(name, normal).project_json(links(name, normal)))
 
 
 @bp.get("/<name>/pypi/<project>/<version>/json")
 def version_json(name: str, project: str, version: str) -> Response:
     """PyPI's JSON API for one release as an index or view offers it."""
     normal = canonical(project)
-    return jsonify(_releases(name, normal).version_json(version, _links(name, normal)))
+    return jsonify(_releases(name, normal).version_json(version, links(name, normal)))

@@ -42,7 +42,7 @@ from .database import Unavailable
 
 MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
 access_log = logging.getLogger("flaskpypi.access")
-DOWNLOAD_ENDPOINTS = ("files.download", "indexes.download")  # today's URL and a view's
+DOWNLOAD_ENDPOINTS = ("files.download", "indexes.download")  # today's URL and a view's (or an index's)
 UPLOAD_ENDPOINTS = "api.upload"  # api.upload_, api.upload_simple_, api.upload_legacy ... (one per upload URL)
 
 REQUESTS = Counter("flaskpypi_http_requests", "HTTP requests answered", ["endpoint", "method", "status"])

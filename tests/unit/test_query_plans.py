@@ -48,6 +48,29 @@ def fill(session: Any) -> None:
     session.commit()
 
 
+def copy_to_staging(session: Any) -> None:
+    """Every tenth project, with its file, in hosted index `staging` too (as a promotion leaves them)."""
+    session.execute(
+        text("""
+        INSERT INTO projects (index_name, name, display_name, summary, status, status_reason, settings, created,
+                              last_update, serial)
+        SELECT 'staging', name, display_name, summary, status, status_reason, settings, created, last_update, serial
+        FROM projects WHERE id % 10 = 0""")
+    )
+    session.execute(
+        text("""
+        INSERT INTO files (project_id, index_name, filename, name, version, packagetype, python_version, size,
+                           sha256, md5, blake2b_256, upload_time, requires_python, summary, yanked, yanked_reason,
+                           origin, state, metadata)
+        SELECT s.id, 'staging', f.filename, f.name, f.version, f.packagetype, f.python_version, f.size, f.sha256,
+               f.md5, f.blake2b_256, f.upload_time, f.requires_python, f.summary, f.yanked, f.yanked_reason,
+               f.origin, f.state, f.metadata
+        FROM files f JOIN projects d ON d.id = f.project_id AND d.index_name = 'default'
+        JOIN projects s ON s.index_name = 'staging' AND s.name = d.name""")
+    )
+    session.commit()
+
+
 def plan(session: Any, stmt: Select) -> dict[str, Any]:
     sql = str(stmt.compile(dialect=session.get_bind().dialect, compile_kwargs={"literal_binds": True}))
     return session.execute(text("EXPLAIN (ANALYZE, FORMAT JSON) " + sql)).scalar()[0]["Plan"]
@@ -90,7 +113,7 @@ def test_pages_read_what_they_show_at_50000_projects(app) -> None:
         assert scanned(by_words) == set() and rows_read(by_words) < 1000, by_words
         miss = explain(session, *search.text_query("postgresql", "nothing-like-this"))
         assert scanned(miss) == set() and rows_read(miss) < 10, miss
-        root = plan(session, IndexService.project_names_query())
+        root = plan(session, IndexService(session, app.extensions["flaskpypi"].storage).project_names_query())
         assert not {t for t in scanned(root) if "files" in t}, root  # one probe per project listed, no more
         assert root["Actual Rows"] == PROJECTS - PROJECTS // 100
         session.rollback()
@@ -99,3 +122,16 @@ def test_pages_read_what_they_show_at_50000_projects(app) -> None:
         assert scanned(files) == set(), files
         live = plan(session, File.__table__.select().where(File.project_id == project, File.state == LIVE))
         assert scanned(live) == set() and rows_read(live) <= 2, live
+        session.rollback()
+        copy_to_staging(session)  # a tenth of the projects in a second hosted index
+        Rebuilder(session, app.extensions["flaskpypi"].storage).analyze()
+        storage = app.extensions["flaskpypi"].storage
+        staging = IndexService(session, storage, index="staging")
+        root = plan(session, staging.project_names_query())
+        assert "projects" not in scanned(root) and root["Actual Rows"] == PROJECTS // 10 - PROJECTS // 100, root
+        assert rows_read(root) < 4 * PROJECTS // 10, root  # the staging rows, not every index's
+        for service in (staging, IndexService(session, storage)):
+            facts = plan(session, service.file_facts_query("proj770", "proj770-1.0-py3-none-any.whl"))
+            assert scanned(facts) == set() and rows_read(facts) <= 4, facts
+        default_root = plan(session, IndexService(session, storage).project_names_query())
+        assert default_root["Actual Rows"] == PROJECTS - PROJECTS // 100, default_root

@@ -91,8 +91,8 @@ def test_an_unreadable_project_is_missing_in_every_view(tmp_path: Path, monkeypa
 
 def test_what_is_not_built_yet_is_refused_at_start(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("FLASKPYPI_INSTANCE_PATH", str(tmp_path / "instance"))
-    with pytest.raises(SettingsError, match="hosted indexes other than 'default' are not built yet"):
-        create_app({**base_settings(tmp_path), "indexes": {"main": {"type": "hosted"}}})
+    with pytest.raises(SettingsError, match=r"\[indexes.a..b\]: a hosted index's name is a storage folder"):
+        create_app({**base_settings(tmp_path), "indexes": {"a..b": {"type": "hosted"}}})
     with pytest.raises(SettingsError, match="mode 'cache' is not built yet"):
         create_app({**base_settings(tmp_path), "indexes": {"up": {"type": "upstream", "url": "http://127.0.0.1:9/"}}})
 

@@ -1,7 +1,7 @@
 """perms: grants on indexes (read, write, promote) for users and groups
 
 Revision ID: 0009_index_grants
-Revises: 0007_pending_access
+Revises: 0008_index_names
 Create Date: 2026-12-01 04:30:00
 """
 
@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0009_index_grants"
-down_revision = "0007_pending_access"  # the lead re-points this to 0008 when both are merged
+down_revision = "0008_index_names"
 branch_labels = None
 depends_on = None
 
