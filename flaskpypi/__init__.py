@@ -57,6 +57,17 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     return app
 
 
+def import_modules() -> None:
+    """Import the modules create_app and the request handlers use, without building anything (no settings
+    read, no connection, no thread). gunicorn's master calls it before forking the workers (serving.py), so
+    they share these pages instead of each importing its own copy (memory) and start with only create_app
+    to do (start time). What only some requests need (readme-renderer, Alembic, an upstream's pypi-simple)
+    stays out: a worker imports it when it is first used."""
+    from . import cli  # noqa: F401
+    from .web import access, api, database, errors, fallback, files, guard, health, indexes  # noqa: F401
+    from .web import metrics, security, session, simple, ui  # noqa: F401
+
+
 def _configure_logging(settings: Settings) -> None:
     root = logging.getLogger("flaskpypi")
     root.setLevel(settings.log_level)

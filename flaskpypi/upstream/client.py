@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
+from functools import cached_property
 from urllib.parse import urlsplit
 
 import requests
@@ -43,7 +44,10 @@ class UpstreamClient:
         self.session = requests.Session()
         self.session.headers["User-Agent"] = USER_AGENT
         self.session.trust_env = True
-        self._host = urlsplit(config.url).netloc.rpartition("@")[2]
+
+    @cached_property
+    def _host(self) -> str:
+        return urlsplit(self.config.url).netloc.rpartition("@")[2]
 
     def project_url(self, name: str) -> str:
         """The upstream's page for a project (redirect mode sends clients here)."""

@@ -110,7 +110,8 @@ class Health:
 
     KEY = f"{STATE_PREFIX}/health.json"
 
-    def __init__(self, storage: Storage, retry: int, describe: str) -> None:
+    def __init__(self, storage: Storage, retry: int, describe: Callable[[], str]) -> None:
+        """`describe` names the upstream for logs (called only when one is written)."""
         self.storage = storage
         self.retry = retry
         self.describe = describe
@@ -155,7 +156,7 @@ class Health:
         self._write({"since": marker.get("since", now) if marker else now, "tried": now, "reason": reason})
         if marker is None:
             log.warning("Upstream %s is failing (%s): serving cached pages and files until it answers again",
-                        self.describe, reason)  # fmt: skip
+                        self.describe(), reason)  # fmt: skip
 
     def ok(self) -> None:
         """Clear a recorded failure, saying so once."""
@@ -163,7 +164,7 @@ class Health:
             return
         self.storage.delete(self.KEY)
         self._memo = (time.monotonic(), None)
-        log.info("Upstream %s answers again", self.describe)
+        log.info("Upstream %s answers again", self.describe())
 
 
 class FetchLocks:
