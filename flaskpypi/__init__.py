@@ -7,6 +7,7 @@ import os
 from typing import Any
 
 from flask import Flask
+from sqlalchemy.orm import configure_mappers
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from .extensions import csrf, db, login_manager
@@ -66,6 +67,8 @@ def import_modules() -> None:
     from . import cli  # noqa: F401
     from .web import access, api, database, errors, fallback, files, guard, health, indexes  # noqa: F401
     from .web import metrics, security, session, simple, ui  # noqa: F401
+
+    configure_mappers()
 
 
 def _configure_logging(settings: Settings) -> None:
