@@ -65,8 +65,22 @@ def import_modules() -> None:
     to do (start time). What only some requests need (readme-renderer, Alembic, an upstream's pypi-simple)
     stays out: a worker imports it when it is first used."""
     from . import cli  # noqa: F401
-    from .web import access, api, database, errors, fallback, files, guard, health, indexes  # noqa: F401
-    from .web import metrics, security, session, simple, ui  # noqa: F401
+    from .web import (  # noqa: F401
+        access,
+        api,
+        database,
+        errors,
+        fallback,
+        files,
+        guard,
+        health,
+        indexes,
+        metrics,
+        security,
+        session,
+        simple,
+        ui,
+    )
 
     configure_mappers()
 
