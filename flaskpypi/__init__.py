@@ -62,7 +62,7 @@ def import_modules() -> None:
     """Import the modules create_app and the request handlers use, without building anything (no settings
     read, no connection, no thread). gunicorn's master calls it before forking the workers (serving.py), so
     they share these pages instead of each importing its own copy (memory) and start with only create_app
-    to do (start time). What only some requests need (readme-renderer, Alembic, an upstream's pypi-simple)
+    to do (start time). What only some requests need (readme-renderer, Alembic, requests and pypi-simple)
     stays out: a worker imports it when it is first used."""
     from . import cli  # noqa: F401
     from .web import (  # noqa: F401

@@ -11,8 +11,6 @@ from collections.abc import Callable, Generator, Iterator
 from pathlib import Path
 from typing import BinaryIO
 
-import requests
-
 from ..core.archives import ArchiveLimits
 from ..core.dists import CoreMetadata, content_type, parse_filename, read_core_metadata
 from ..core.errors import InvalidDistribution, NotFound, UpstreamError
@@ -111,6 +109,8 @@ class FileCache:
         except UpstreamFailure as exc:
             self._failed(exc)
             raise UpstreamError(f"Could not fetch {file.filename!r} from {self.describe}: {exc}.")
+        import requests  # loaded by the client that opened the response
+
         with response:
             held = b""
             try:

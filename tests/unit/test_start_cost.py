@@ -19,7 +19,7 @@ import json, sys
 from flaskpypi import create_app
 app = create_app()
 answer = app.test_client().get("/simple/")
-lazy = ("alembic", "docutils", "readme_renderer", "pypi_simple")
+lazy = ("alembic", "docutils", "readme_renderer", "pypi_simple", "requests")
 print(json.dumps({"status": answer.status_code, "loaded": [m for m in lazy if m in sys.modules]}))
 """
 
