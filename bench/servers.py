@@ -147,6 +147,10 @@ class FlaskPyPI(Server):
         if result.returncode != 0:
             last = (result.stderr.strip().splitlines() or [""])[-1]
             raise BenchError(f"cannot import flaskpypi from .venv (`.venv/bin/pip install -e .`?): {last}")
+        # bytecode, as pip and the Dockerfile's install leave it (the peers' venvs are pip's): the checkout's
+        # venv comes from uv, which compiles none, and PYTHONDONTWRITEBYTECODE would keep it that way
+        run([str(self.bin / "python"), "-m", "compileall", "-q", "-j", "0", str(self.paths.repo / "flaskpypi"),
+             *site_packages(self.bin / "python")], log=self.log)  # fmt: skip
         shutil.rmtree(self.instance, ignore_errors=True)
         self.instance.mkdir(parents=True)
         run(["cp", "-al", str(self.dataset.packages), str(self.instance / "packages")])
@@ -286,6 +290,12 @@ class PyPICloud(Peer):
 
     def served_by(self) -> str:
         return f"gunicorn --paste, {WORKERS} {PEER_WORKER} workers, file storage, SQLite cache"
+
+
+def site_packages(python: Path) -> list[str]:
+    """The folders of installed packages of an interpreter's environment."""
+    code = "import site, sys; print('\\n'.join(p for p in site.getsitepackages() if p.startswith(sys.prefix)))"
+    return subprocess.run([str(python), "-c", code], capture_output=True, text=True, check=True).stdout.split()
 
 
 def _python310() -> str:

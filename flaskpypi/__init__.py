@@ -7,6 +7,7 @@ import os
 from typing import Any
 
 from flask import Flask
+from sqlalchemy.orm import configure_mappers
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from .extensions import csrf, db, login_manager
@@ -55,6 +56,33 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
             "or set FLASKPYPI_ADMIN_USER and FLASKPYPI_ADMIN_PASSWORD"
         )
     return app
+
+
+def import_modules() -> None:
+    """Import the modules create_app and the request handlers use, without building anything (no settings
+    read, no connection, no thread). gunicorn's master calls it before forking the workers (serving.py), so
+    they share these pages instead of each importing its own copy (memory) and start with only create_app
+    to do (start time). What only some requests need (readme-renderer, Alembic, requests and pypi-simple)
+    stays out: a worker imports it when it is first used."""
+    from . import cli  # noqa: F401
+    from .web import (  # noqa: F401
+        access,
+        api,
+        database,
+        errors,
+        fallback,
+        files,
+        guard,
+        health,
+        indexes,
+        metrics,
+        security,
+        session,
+        simple,
+        ui,
+    )
+
+    configure_mappers()
 
 
 def _configure_logging(settings: Settings) -> None:

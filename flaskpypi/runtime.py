@@ -99,7 +99,7 @@ def _index_config(settings: Settings, index: IndexConfig, instance_path: str | P
                             "indexes; use mode = \"redirect\" (files link to the upstream)")  # fmt: skip
     return UpstreamConfig(
         mode=REDIRECT,
-        url=index.url,
+        given_url=index.url,
         state_dir=Path(instance_path) / STATE_FOLDER / "indexes" / index.name,
         username=index.username,
         password=index.password,

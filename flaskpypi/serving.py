@@ -61,19 +61,25 @@ METRICS_DIR_ENV = "PROMETHEUS_MULTIPROC_DIR"
 
 def on_starting(_server: Any) -> None:
     """gunicorn master hook: a fresh folder for the workers' metrics (prometheus-client's multiprocess mode),
-    and the master's objects frozen out of the garbage collector's reach.
+    the app's modules imported, and the master's objects frozen out of the garbage collector's reach.
 
-    It runs before any worker imports the app, so every worker writes its samples there and /metrics sums
-    them (with --preload the app would be imported first: keep preload off, the default). The workers are
-    forked from the master with the modules it imported: frozen, those objects are never touched by a worker's
-    collections, so their pages stay shared instead of being copied into every worker (gc.freeze's purpose).
+    It runs before any worker builds the app, so every worker writes its samples there and /metrics sums
+    them (with --preload the app would be built in the master, with its connections: keep preload off, the
+    default). The modules are imported here, not the app built (flaskpypi.import_modules): the workers are
+    forked with them, so each starts with only create_app to run, and, frozen, those objects are never
+    touched by a worker's collections, so their pages stay shared instead of being copied into every worker
+    (gc.freeze's purpose).
     """
-    gc.freeze()
     folder = os.environ.get(METRICS_DIR_ENV) or tempfile.mkdtemp(prefix="flaskpypi-metrics-")
     os.makedirs(folder, exist_ok=True)
     for stale in Path(folder).glob("*.db"):
         stale.unlink()
     os.environ[METRICS_DIR_ENV] = folder
+    from . import import_modules
+
+    import_modules()  # after the metrics folder is set: prometheus-client reads it when first imported
+    gc.collect()
+    gc.freeze()
 
 
 def child_exit(_server: Any, worker: Any) -> None:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import functools
 import hashlib
+import importlib
 import threading
 import time
 from collections.abc import Callable, Hashable, Iterator, Sequence
@@ -28,6 +29,17 @@ from sqlalchemy import (
     update,
 )
 from sqlalchemy.orm import DeclarativeBase, Session
+
+UPSERT_DIALECTS = ("postgresql", "sqlite")
+
+
+def upsert_insert(dialect: str) -> Callable[..., Any] | None:
+    """The dialect's own `insert` (with ON CONFLICT) for PostgreSQL and SQLite, else None. The dialect module
+    is imported on first use: a server on SQLite never loads PostgreSQL's (tens of milliseconds, megabytes)."""
+    if dialect not in UPSERT_DIALECTS:
+        return None
+    return importlib.import_module(f"sqlalchemy.dialects.{dialect}").insert
+
 
 T = TypeVar("T")
 

@@ -14,16 +14,14 @@ import math
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
 
 from sqlalchemy import Connection, Engine, case, delete, literal, select, update
-from sqlalchemy.dialects import postgresql, sqlite
 
 from ..core.errors import TooManyRequests
 from ..core.records import utcnow
+from ..sql import upsert_insert
 from .models import LoginAttempts
 
-_UPSERTS: dict[str, Any] = {"postgresql": postgresql.insert, "sqlite": sqlite.insert}
 TOO_MANY = "Too many failed logins; try again later."
 
 
@@ -87,7 +85,7 @@ class RateLimiter:
         table = LoginAttempts.__table__
         expired = table.c.since <= now - timedelta(seconds=self.limits.window)
         started = literal(now, table.c.since.type)
-        upsert = _UPSERTS.get(conn.dialect.name)
+        upsert = upsert_insert(conn.dialect.name)
         if upsert is not None:
             stmt = upsert(table).values(key=key, count=1, since=now)
             stmt = stmt.on_conflict_do_update(

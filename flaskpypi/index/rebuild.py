@@ -293,23 +293,7 @@ class Rebuilder(IndexService):
                     fresh.append((name, {}, state))
                 continue
             rows = files.get(project.id, {})
-            dirty = False
-            for filename, record in records.items():
-                row = rows.get(filename)
-                if row is None:
-                    row = File(project=project, index_name=self.index_name, filename=filename)
-                    self.session.add(row)
-                    rows[filename] = row
-                    dirty = True
-                elif row.state == PENDING:
-                    continue
-                row.update_from(record)
-                dirty = dirty or self.session.is_modified(row)
-            for filename in gone:
-                row = rows.pop(filename, None)
-                if row is not None and row.state != PENDING:
-                    self.session.delete(row)
-                    dirty = True
+            dirty = self._write_rows(project, rows, records, gone)
             dirty = self._update_project(project, records, state) or dirty
             if not rows and state is None:
                 self.session.delete(project)
@@ -415,25 +399,7 @@ class Rebuilder(IndexService):
             )
         }
         rows.update(self._rows_elsewhere([n for n in records if n not in rows]))
-        changed = False
-        for filename, record in records.items():
-            row = rows.get(filename)
-            if row is None:
-                row = File(project=project, index_name=self.index_name, filename=filename)
-                self.session.add(row)
-                changed = True
-            elif row.state == PENDING:
-                continue  # claimed by a live upload since the claims were checked: it lands by itself
-            elif row.project_id != project.id:
-                row.project = project
-                changed = True
-            row.update_from(record)
-            changed = changed or self.session.is_modified(row)
-        for filename in gone:
-            row = rows.get(filename)
-            if row is not None and row.state != PENDING and row.project_id == project.id:
-                self.session.delete(row)
-                changed = True
+        changed = self._write_rows(project, rows, records, gone)
         changed = self._update_project(project, records, state) or changed
         self.session.flush()
         left = self.session.scalar(select(func.count(File.id)).where(File.project_id == project.id)) or 0
@@ -447,6 +413,35 @@ class Rebuilder(IndexService):
         self.session.commit()
         return self.session.scalar(select(func.count(File.id)).where(File.project_id == project.id,
                                                                      File.state == LIVE)) or 0  # fmt: skip
+
+    def _write_rows(self, project: Project, rows: dict[str, File], records: dict[str, FileRecord],
+                    gone: set[str]) -> bool:  # fmt: skip
+        """Insert, update and remove the project's file rows (`rows`: filename -> row, locked; it is updated)
+        to match storage's `records` and `gone`; whether any row changed. A row filed under another project
+        moves here; a pending row (a live upload, claimed since the claims were checked) is left to its
+        writer, which lands it by itself."""
+        changed = False
+        for filename, record in records.items():
+            row = rows.get(filename)
+            if row is None:
+                row = File(project=project, index_name=self.index_name, filename=filename)
+                self.session.add(row)
+                rows[filename] = row
+                changed = True
+            elif row.state == PENDING:
+                continue
+            elif row.project_id != project.id:
+                row.project = project
+                changed = True
+            row.update_from(record)
+            changed = changed or self.session.is_modified(row)
+        for filename in gone:
+            row = rows.get(filename)
+            if row is not None and row.state != PENDING and row.project_id == project.id:
+                del rows[filename]
+                self.session.delete(row)
+                changed = True
+        return changed
 
     def _lock(self, name: str, serial: int | None) -> Project | None:
         """The project row, locked until commit, if its serial is still `serial`; Moved otherwise.

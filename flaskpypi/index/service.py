@@ -7,7 +7,6 @@ from dataclasses import dataclass, field
 
 from packaging.version import InvalidVersion, Version
 from sqlalchemy import ColumnElement, Select, func, select, update
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, selectinload
 
@@ -24,6 +23,7 @@ from ..core.records import (
     ProjectState,
     utcnow,
 )
+from ..sql import upsert_insert
 from ..storage import FileMeta, Storage
 from ..storage.scoped import IndexStorage, index_storage
 from . import search, signals
@@ -116,10 +116,9 @@ class IndexService:
         """Create the serial counter; its presence marks an index that was built at least once. Two
         processes (hosts) creating it at once both succeed."""
         if self.session.get(Counter, "serial") is None:
-            dialect = self.session.get_bind().dialect.name
-            if dialect in ("postgresql", "sqlite"):
-                module = postgresql if dialect == "postgresql" else sqlite
-                self.session.execute(module.insert(Counter).values(name="serial", value=0).on_conflict_do_nothing())
+            upsert = upsert_insert(self.session.get_bind().dialect.name)
+            if upsert is not None:
+                self.session.execute(upsert(Counter).values(name="serial", value=0).on_conflict_do_nothing())
             else:
                 self.session.add(Counter(name="serial", value=0))
                 self.session.flush()

@@ -3,15 +3,19 @@ and file downloads; credentials go only to the upstream's own host."""
 
 from __future__ import annotations
 
+import threading
 import time
 from dataclasses import dataclass
+from functools import cached_property
+from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
-
-import requests
 
 from ..core.names import canonical
 from .config import UpstreamConfig
 from .pages import UpstreamPage, from_pypi_simple, missing_page
+
+if TYPE_CHECKING:
+    import requests
 
 USER_AGENT = "flaskpypi (upstream fallback)"
 MAX_SMALL_FILE = 8 * 1024 * 1024  # .metadata and provenance files
@@ -40,10 +44,27 @@ class UpstreamClient:
 
     def __init__(self, config: UpstreamConfig) -> None:
         self.config = config
-        self.session = requests.Session()
-        self.session.headers["User-Agent"] = USER_AGENT
-        self.session.trust_env = True
-        self._host = urlsplit(config.url).netloc.rpartition("@")[2]
+        self._session: requests.Session | None = None
+        self._made = threading.Lock()
+
+    @property
+    def session(self) -> requests.Session:
+        """The requests session, made on first use: requests is imported then, so a server that never asks
+        its upstream never loads it (its start and memory)."""
+        if self._session is None:
+            with self._made:
+                if self._session is None:
+                    import requests
+
+                    session = requests.Session()
+                    session.headers["User-Agent"] = USER_AGENT
+                    session.trust_env = True
+                    self._session = session
+        return self._session
+
+    @cached_property
+    def _host(self) -> str:
+        return urlsplit(self.config.url).netloc.rpartition("@")[2]
 
     def project_url(self, name: str) -> str:
         """The upstream's page for a project (redirect mode sends clients here)."""
@@ -61,6 +82,7 @@ class UpstreamClient:
     def page(self, name: str, etag: str | None) -> UpstreamPage | NotModified:
         """Fetch a project page; 404 gives a `missing` page, 304 NotModified, other errors UpstreamFailure."""
         # pypi-simple is imported on the first upstream page only: it costs a start-up most indexes never use
+        import requests
         from pypi_simple import ACCEPT_JSON_PREFERRED, ProjectPage
         from pypi_simple.errors import UnsupportedContentTypeError, UnsupportedRepoVersionError
 
@@ -87,6 +109,8 @@ class UpstreamClient:
 
     def open(self, url: str) -> requests.Response:
         """A streaming GET of a file; the caller closes it."""
+        import requests
+
         try:
             response = self.session.get(url, stream=True, timeout=self._timeout(), auth=self._auth(url))
         except requests.RequestException as exc:
@@ -98,6 +122,8 @@ class UpstreamClient:
 
     def small(self, url: str) -> bytes:
         """A small file (.metadata, provenance) in full."""
+        import requests
+
         with self.open(url) as response:
             data = bytearray()
             try:
@@ -112,6 +138,8 @@ class UpstreamClient:
 
 def _reason(exc: Exception) -> str:
     """A one-line reason without URLs' credentials: the kind of failure."""
+    import requests
+
     if isinstance(exc, requests.Timeout):
         return "timed out"
     if isinstance(exc, requests.ConnectionError):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
@@ -27,7 +28,7 @@ class UpstreamConfig:
     """Where the upstream is, how to reach it, what may come from it, and where its state is kept."""
 
     mode: str
-    url: str
+    given_url: str  # as configured; "" for pypi-simple's endpoint, the public index
     state_dir: Path
     username: str = ""
     password: str = ""
@@ -45,7 +46,7 @@ class UpstreamConfig:
         """The upstream part of the settings; state lives in <instance>/upstream (shared by the workers)."""
         return cls(
             mode=settings.fallback,
-            url=(settings.upstream_url or default_url()).rstrip("/") + "/",
+            given_url=settings.upstream_url,
             state_dir=Path(instance_path) / STATE_FOLDER,
             username=settings.upstream_username,
             password=settings.upstream_password,
@@ -57,6 +58,11 @@ class UpstreamConfig:
             names=NamePolicy.build(settings.upstream_allow, settings.upstream_deny, settings.private_prefixes),
             limits=ArchiveLimits.from_settings(settings),
         )
+
+    @cached_property
+    def url(self) -> str:
+        """The index's simple URL with its trailing slash (the public index's is looked up on first use)."""
+        return (self.given_url or default_url()).rstrip("/") + "/"
 
     def describe(self) -> str:
         """The upstream's URL for logs and pages: never its credentials."""

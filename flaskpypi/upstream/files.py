@@ -11,8 +11,6 @@ from collections.abc import Callable, Generator, Iterator
 from pathlib import Path
 from typing import BinaryIO
 
-import requests
-
 from ..core.archives import ArchiveLimits
 from ..core.dists import CoreMetadata, content_type, parse_filename, read_core_metadata
 from ..core.errors import InvalidDistribution, NotFound, UpstreamError
@@ -40,15 +38,20 @@ class FileCache:
     """Fetches upstream files into storage under a per-file lock shared by the host's workers."""
 
     def __init__(self, client: UpstreamClient, storage: Storage, health: Health, locks: FetchLocks | PgFetchLocks,
-                 tmp_dir: Path, describe: str, limits: ArchiveLimits | None = None) -> None:  # fmt: skip
+                 tmp_dir: Path, describe: Callable[[], str], limits: ArchiveLimits | None = None) -> None:  # fmt: skip
         self.client = client
         self.storage = storage
         self.health = health
         self.locks = locks
         self.tmp_dir = tmp_dir
-        self.describe = describe
+        self._describe = describe
         self.limits = limits or ArchiveLimits()
         tmp_dir.mkdir(parents=True, exist_ok=True)
+
+    @property
+    def describe(self) -> str:
+        """The upstream's URL for logs and messages (never its credentials)."""
+        return self._describe()
 
     # -- distributions ---------------------------------------------------------------------------
 
@@ -106,6 +109,8 @@ class FileCache:
         except UpstreamFailure as exc:
             self._failed(exc)
             raise UpstreamError(f"Could not fetch {file.filename!r} from {self.describe}: {exc}.")
+        import requests  # loaded by the client that opened the response
+
         with response:
             held = b""
             try:

@@ -29,16 +29,15 @@ class Upstream:
         """`engine` gives the database's engine; with `shared_locks` (PostgreSQL) fetch locks hold across hosts."""
         self.config = config
         self.client = UpstreamClient(config)
-        self.describe = config.describe()
         self.pages = PageStore(storage, config.ttl, prefix=config.state_prefix)
-        self.health = Health(storage, config.retry, self.describe, config.state_prefix)
+        self.health = Health(storage, config.retry, config.describe, config.state_prefix)
         wait = max(60.0, config.timeout * 6)
         locks: FetchLocks | PgFetchLocks
         if engine is not None and shared_locks:
             locks = PgFetchLocks(engine, wait)
         else:
             locks = FetchLocks(config.state_dir / "locks", wait)
-        self.files = FileCache(self.client, storage, self.health, locks, config.state_dir / "tmp", self.describe,
+        self.files = FileCache(self.client, storage, self.health, locks, config.state_dir / "tmp", config.describe,
                                config.limits)  # fmt: skip
 
     def project_url(self, name: str) -> str:
@@ -74,7 +73,7 @@ class Upstream:
         signals.page_looked_up.send(self, result="stale" if kept is not None else "failed")
         if kept is not None:
             return None if kept.missing else kept
-        raise UpstreamError(f"The upstream {self.describe} cannot be reached ({reason}) and no copy of "
+        raise UpstreamError(f"The upstream {self.config.describe()} cannot be reached ({reason}) and no copy of "
                             f"{name!r} is cached.")  # fmt: skip
 
     def offered(self, page: UpstreamPage | None, min_age_exempt: bool, now: float | None = None) -> list[UpstreamFile]:

@@ -108,7 +108,9 @@ class Health:
     """Whether the upstream is failing, shared by every host: a marker object in the storage whose
     creation is logged once, whose `tried` time spaces out retries, and whose removal says it is back."""
 
-    def __init__(self, storage: Storage, retry: int, describe: str, prefix: str = STATE_PREFIX) -> None:
+    def __init__(self, storage: Storage, retry: int, describe: Callable[[], str], prefix: str = STATE_PREFIX) -> None:
+        """`describe` names the upstream for logs (called only when one is written); `prefix` is the storage
+        folder of this upstream's state."""
         self.key = f"{prefix}/health.json"
         self.storage = storage
         self.retry = retry
@@ -154,7 +156,7 @@ class Health:
         self._write({"since": marker.get("since", now) if marker else now, "tried": now, "reason": reason})
         if marker is None:
             log.warning("Upstream %s is failing (%s): serving cached pages and files until it answers again",
-                        self.describe, reason)  # fmt: skip
+                        self.describe(), reason)  # fmt: skip
 
     def ok(self) -> None:
         """Clear a recorded failure, saying so once."""
@@ -162,7 +164,7 @@ class Health:
             return
         self.storage.delete(self.key)
         self._memo = (time.monotonic(), None)
-        log.info("Upstream %s answers again", self.describe)
+        log.info("Upstream %s answers again", self.describe())
 
 
 class FetchLocks:

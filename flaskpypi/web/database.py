@@ -18,7 +18,6 @@ import threading
 from dataclasses import dataclass, field
 from typing import Any
 
-from alembic.script import ScriptDirectory
 from flask import Flask, current_app, request
 from sqlalchemy import event, text
 from sqlalchemy.engine import Engine
@@ -33,7 +32,7 @@ from sqlalchemy.exc import TimeoutError as PoolTimeout
 
 from ..extensions import db
 from ..index.hosted import hosted_indexes, rebuild_indexes
-from ..index.migrate import REBUILD, alembic_config, start_lock, upgrade
+from ..index.migrate import REBUILD, head_revision, start_lock, upgrade
 from ..index.rebuild import Rebuilder
 from ..index.service import IndexService
 from ..settings import Settings
@@ -178,7 +177,7 @@ def health(app: Flask) -> DatabaseHealth:
 def init_database(app: Flask, settings: Settings) -> None:
     """Install the guards on the engine, then migrate and, when the index is new, rebuild it from storage."""
     state = DatabaseHealth(app, settings)
-    state.expected = ScriptDirectory.from_config(alembic_config()).get_current_head()
+    state.expected = head_revision()
     app.extensions[EXTENSION] = state
     app.before_request(_repair_gate)
     with app.app_context():

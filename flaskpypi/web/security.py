@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from flask import Flask, Response, has_request_context, request
-from flask.sessions import SecureCookieSessionInterface
+from flask import Flask, Request, Response, has_request_context, request
+from flask.sessions import SecureCookieSession, SecureCookieSessionInterface
 
 from ..settings import Settings
 
@@ -27,6 +27,13 @@ class SessionInterface(SecureCookieSessionInterface):
 
     def __init__(self, mode: str) -> None:
         self.mode = mode
+
+    def open_session(self, app: Flask, request: Request) -> SecureCookieSession | None:
+        """Flask's, without building the signing serializer when the request brings no session cookie (most
+        requests: pip, uv and every download), since Flask's answer then is a new empty session anyway."""
+        if app.secret_key and not request.cookies.get(self.get_cookie_name(app)):
+            return self.session_class()
+        return super().open_session(app, request)
 
     def get_cookie_secure(self, app: Flask) -> bool:
         if self.mode == "auto":

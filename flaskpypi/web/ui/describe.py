@@ -1,7 +1,9 @@
 """Project descriptions as safe HTML: Markdown and reStructuredText through readme-renderer, which sanitises.
 
 Rendering a long README costs milliseconds to tens of them, and a file's metadata never changes, so the
-HTML is kept per file (by sha256) in a small per-process LRU.
+HTML is kept per file (by sha256) in a small per-process LRU. readme-renderer (docutils, pygments, nh3) is
+imported on the first description a process renders: a server that never shows one never pays its start-up
+time and memory.
 """
 
 from __future__ import annotations
@@ -12,7 +14,6 @@ from email.message import Message
 
 from flask import current_app
 from markupsafe import Markup, escape
-from readme_renderer import markdown, rst, txt
 
 from ..pages import PageCache
 
@@ -39,6 +40,8 @@ def _content_type(value: str | None) -> tuple[str, dict[str, str]]:
 
 def render_html(text: str, content_type: str | None) -> str:
     """Sanitised HTML of a description; reStructuredText that fails to render falls back to plain text."""
+    from readme_renderer import markdown, rst, txt
+
     kind, params = _content_type(content_type)
     if len(text) > MAX_DESCRIPTION:
         return txt.render(text[:MAX_DESCRIPTION]) or ""
