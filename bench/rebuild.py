@@ -198,7 +198,10 @@ class Uploads:
 
     def __init__(self, work: Path, storage_url: str, database_url: str, env: dict[str, str]) -> None:
         from tests.conftest import ADMIN
+        from tests.support import server
         from tests.support.server import LiveServer
+
+        server.STARTUP_TIMEOUT = 900.0  # a file:// start walks the whole folder (the sweep of dead writers' spools)
 
         settings = {"storage_url": storage_url, "database_url": database_url, "secret_key": SECRET,
                     "admin_user": ADMIN[0], "admin_password": ADMIN[1], "log_level": "WARNING"}  # fmt: skip
