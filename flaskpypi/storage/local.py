@@ -47,6 +47,29 @@ class FileStorage(FsspecStorage):
             removed += sweep_abandoned(os.path.join(folder, n) for n in names if n.startswith(TEMP_PREFIX))
         return removed
 
+    def list_infos(self, base: str) -> Iterator[dict[str, Any]]:
+        """Every file under base, folder by folder in name order; a folder's files are stat-ed as they are
+        reached, and of its subfolders only the names are held (fsspec's walk holds an info dict for every
+        entry of a folder: ~0.8 KB a project at the root, 80 MB at 100,000 projects)."""
+        try:
+            entries = os.scandir(base)
+        except (FileNotFoundError, NotADirectoryError):
+            return
+        files: list[str] = []
+        folders: list[str] = []
+        with entries:
+            for entry in entries:
+                (folders if entry.is_dir() else files).append(entry.name)
+        for name in sorted(files):
+            path = f"{base}/{name}"
+            try:
+                info = os.stat(path)
+            except FileNotFoundError:  # removed since the folder was read
+                continue
+            yield {"name": path, "size": info.st_size, "mtime": info.st_mtime, "type": "file"}
+        for name in sorted(folders):
+            yield from self.list_infos(f"{base}/{name}")
+
     def iter_files(self, prefix: str = "") -> Iterator[StoredFile]:
         for stored in super().iter_files(prefix):
             if not os.path.basename(stored.key).startswith(TEMP_PREFIX):

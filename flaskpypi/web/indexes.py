@@ -81,10 +81,10 @@ def _hosted_links(name: str) -> tuple[HostedLink, HostedLink]:
     """A view's links to its hosted files and their PEP 740 provenance (absolute, as the spec requires):
     downloads scoped to the view, so a file it filters out is never served through it."""
 
-    def link(project: str, filename: str) -> str:
+    def link(project: str, filename: str, index: str) -> str:  # a filename is one file in a view, whatever index
         return url_for("indexes.download", name=name, project=project, filename=filename)
 
-    def provenance(project: str, filename: str) -> str:
+    def provenance(project: str, filename: str, index: str) -> str:
         filename += PROVENANCE_SUFFIX
         return url_for("indexes.download", name=name, project=project, filename=filename, _external=True)
 

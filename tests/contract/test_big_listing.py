@@ -90,3 +90,25 @@ def test_listing_100k_objects_is_paginated_and_bounded(big_bucket: tuple[str, di
     assert len(pages) >= OBJECTS // 1000 and max(pages) <= 1000, pages[:5]
     print(f"listed {result['objects']} objects in {len(pages)} pages, peak {result['peak'] / 2**20:.2f} MiB")
     assert result["peak"] < PEAK_LIMIT, f"listing peaked at {result['peak'] / 2**20:.1f} MiB"
+
+
+FOLDERS = 20_000
+FOLDER_PEAK_LIMIT = 8 * 1024 * 1024  # the folder names (~0.1 KB each); fsspec's walk held ~0.8 KB a folder
+
+
+def test_file_listing_of_many_project_folders_is_bounded(tmp_path: Any) -> None:
+    """file://: a root of 20,000 project folders is listed folder by folder, holding only their names."""
+    root = tmp_path / "packages"
+    for n in range(FOLDERS):
+        folder = root / f"proj{n:05d}"
+        folder.mkdir(parents=True)
+        (folder / f"proj{n:05d}-1.0-py3-none-any.whl").write_bytes(b"w")
+    (root / f"proj{FOLDERS - 1:05d}" / "nested").mkdir()
+    (root / f"proj{FOLDERS - 1:05d}" / "nested" / "deeper.txt").write_bytes(b"d")
+    done = subprocess.run([sys.executable, "-c", LISTER, root.as_uri(), "{}"], capture_output=True, text=True,
+                          timeout=600)  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    result = json.loads(done.stdout.strip().splitlines()[-1])
+    assert result["objects"] == FOLDERS + 1 and result["projects"] == FOLDERS
+    print(f"listed {result['objects']} files in {FOLDERS} folders, peak {result['peak'] / 2**20:.2f} MiB")
+    assert result["peak"] < FOLDER_PEAK_LIMIT, f"listing peaked at {result['peak'] / 2**20:.1f} MiB"
