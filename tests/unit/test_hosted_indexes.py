@@ -67,7 +67,10 @@ def test_uploads_to_a_hosted_index_are_kept_under_its_name(app, client, tmp_path
     assert download.status_code == 200 and download.data == wheel.read_bytes()
     assert client.get(files[0]["url"] + ".metadata", headers=basic()).status_code == 200
     assert [p["name"] for p in page(client, "/staging/simple/")["projects"]] == ["demo", "other"]
-    assert page(client, "/release/simple/demo/")["files"] == files  # the view takes it from staging
+    through = page(client, "/release/simple/demo/")["files"]  # the view takes it from staging, at its own URL
+    assert [{**f, "url": ""} for f in through] == [{**f, "url": ""} for f in files]
+    assert [f["url"] for f in through] == [f["url"].replace("/staging/", "/release/") for f in files]
+    assert client.get(through[0]["url"], headers=basic()).data == wheel.read_bytes()
     # the other indexes know nothing of it
     assert client.get("/simple/demo/", headers=JSON).status_code == 404
     assert client.get("/main/simple/demo/", headers=JSON).status_code == 404
