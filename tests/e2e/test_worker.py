@@ -101,3 +101,41 @@ def test_a_burst_of_connections_is_spread_over_the_workers(tmp_path: Path) -> No
         held = {pid: _client_sockets(pid) for pid in _workers(proc.pid)}
         assert len(held) == 2 and sum(held.values()) == 8, held
         assert min(held.values()) >= 2, f"connections per worker: {held}"
+
+
+SLOW_APP = """
+import time
+time.sleep(6)  # a first start rebuilding a large index: longer than the worker timeout
+
+
+def app(environ, start_response):
+    start_response("200 OK", [("Content-Type", "text/plain")])
+    return [b"loaded"]
+"""
+
+
+def test_a_worker_that_loads_longer_than_the_timeout_is_not_killed(tmp_path: Path) -> None:
+    """gunicorn kills a worker silent for `timeout` s, loading included; ours beats while it loads."""
+    (tmp_path / "slowapp.py").write_text(SLOW_APP)
+    port = free_port()
+    log = (tmp_path / "gunicorn.log").open("wb")
+    gunicorn = Path(sys.executable).parent / "gunicorn"
+    proc = subprocess.Popen([str(gunicorn), "-k", "flaskpypi.worker.Worker", "--timeout", "2", "-w", "1",
+                             "-b", f"127.0.0.1:{port}", "slowapp:app"], cwd=tmp_path, stdout=log,
+                            stderr=subprocess.STDOUT, start_new_session=True)  # fmt: skip
+    try:
+        deadline = time.monotonic() + 40
+        answer = None
+        while answer is None and time.monotonic() < deadline:
+            assert proc.poll() is None, (tmp_path / "gunicorn.log").read_text()
+            try:
+                answer = requests.get(f"http://127.0.0.1:{port}/", timeout=10).text
+            except requests.RequestException:
+                time.sleep(0.2)
+        text = (tmp_path / "gunicorn.log").read_text()
+        assert answer == "loaded", text
+        assert "WORKER TIMEOUT" not in text
+    finally:
+        os.killpg(proc.pid, signal.SIGTERM)
+        proc.wait(30)
+        log.close()
