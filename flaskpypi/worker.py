@@ -11,11 +11,6 @@
    never delays a connection by more than that.
 3. A worker that reaches `worker_connections` closes its longest-idle kept-alive connection instead of
    refusing new ones until some time out (as nginx does), so idle clients never lock others out.
-4. A worker tells the master it lives while it loads the app (create_app: migrations, a first rebuild of a
-   large index, minutes at 100,000 files). gunicorn kills a worker silent for `timeout` seconds; 27.0 does
-   not count the load (a new worker's heartbeat file starts at wall-clock time, compared with the monotonic
-   clock), but a killed loader would start the rebuild over each time, so the load beats whatever the
-   version does.
 
 Kept-alive connections cost no thread while idle, so the keep-alive timeout can be long (serving.py).
 """
@@ -25,7 +20,6 @@ from __future__ import annotations
 import errno
 import mmap
 import selectors
-import threading
 import time
 from functools import partial
 from typing import Any
@@ -58,22 +52,6 @@ class Worker(ThreadWorker):
         self._paused_until = 0.0
         self._declining_since = 0.0
         self._last_decline = 0.0
-
-    def load_wsgi(self) -> None:
-        """Load the app (create_app: migrations, a first rebuild) with a heartbeat to the master meanwhile."""
-        loaded = threading.Event()
-
-        def beat() -> None:
-            while not loaded.wait(max(self.timeout / 4, 0.5)):
-                self.notify()
-
-        heart = threading.Thread(target=beat, name="flaskpypi-load-heartbeat", daemon=True)
-        heart.start()
-        try:
-            super().load_wsgi()
-        finally:
-            loaded.set()
-            heart.join()
 
     def run(self) -> None:
         """Serve (the app is loaded by now: only then does this worker take part in balancing)."""
