@@ -210,9 +210,10 @@ class ViewService:
 
     def page(self, gathered: Gathered, link: HostedLink, provenance: HostedLink,
              now: datetime | None = None) -> ViewPage:  # fmt: skip
-        """A project's page in a view: the files the resolution chose, hosted ones linked by `link` (their
-        PEP 740 provenance by `provenance`), upstream ones to the upstream itself; the PEP 792 status of the
-        first member that holds it (quarantined: no files)."""
+        """A project's page in a view: the files the resolution chose, hosted ones and those of upstream
+        members in cache mode linked by `link` (their PEP 740 provenance by `provenance`), other upstream
+        ones to the upstream itself; the PEP 792 status of the first member that holds it (quarantined: no
+        files)."""
         chosen = self.chosen(gathered, now)
         first = gathered.holder
         files = [_simple_file(item, link, provenance) for item in self.linked(gathered.name, chosen, link, provenance)]
@@ -314,7 +315,8 @@ def _uploaded(f: UpstreamFile) -> datetime | None:
 
 
 def _simple_file(item: File | UpstreamFile, link: HostedLink, provenance: HostedLink) -> pages.SimpleFile:
-    """A hosted file links to this server (`link`, `provenance`); an upstream one to the upstream itself."""
+    """A hosted file links to this server (`link`, `provenance`); an upstream one to its `url` (the upstream
+    itself, or this server for a member in cache mode: see ViewService.linked)."""
     if isinstance(item, File):
         where = (item.project.name, item.filename, item.index_name)
         url, metadata = link(*where), item.core_metadata_sha256
