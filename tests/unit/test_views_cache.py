@@ -139,6 +139,9 @@ def test_reindex_keeps_a_cached_file_under_its_upstream_index(cache_app: Flask, 
                                                                tmp_path: Path) -> None:  # fmt: skip
     client = cache_app.test_client()
     assert client.get(f"/fresh/packages/demo/{WHEEL}").status_code == 200
+    metadata = client.get(f"/fresh/packages/demo/{NEW}.metadata")  # PEP 658 alone: kept, the wheel not fetched
+    assert metadata.status_code == 200 and metadata.data == read_metadata(json_upstream.folder / NEW)
+    assert json_upstream.count("file", NEW) == 0
     with cache_app.app_context():
         db.session.execute(text("DELETE FROM files"))
         db.session.execute(text("DELETE FROM projects"))
