@@ -25,7 +25,8 @@ from .core.views import HOSTED, IndexConfig, Layout
 from .index.service import Policy
 from .settings import Settings, SettingsError
 from .storage import Storage, load_storage
-from .upstream import REDIRECT, Upstream, UpstreamConfig
+from .storage.scoped import index_storage
+from .upstream import CACHE, REDIRECT, Upstream, UpstreamConfig
 from .upstream.config import STATE_FOLDER
 from .upstream.state import STATE_PREFIX
 
@@ -78,7 +79,8 @@ def build_runtime(settings: Settings, instance_path: str | Path, *, session: Cal
     upstream = Upstream(UpstreamConfig.from_settings(settings, instance_path), storage, engine, shared)
     layout = settings.layout()
     check_layout(layout)
-    upstreams = {i.name: Upstream(_index_config(settings, i, instance_path), storage, engine, shared)
+    upstreams = {i.name: Upstream(_index_config(settings, i, instance_path), storage, engine, shared,
+                                  index_storage(storage, i.name) if i.mode == CACHE else None)
                  for i in layout.indexes.values() if i.type != HOSTED}  # fmt: skip
     authenticator = None
     if session is not None and engine is not None:
@@ -89,16 +91,17 @@ def build_runtime(settings: Settings, instance_path: str | Path, *, session: Cal
 
 
 def _index_config(settings: Settings, index: IndexConfig, instance_path: str | Path) -> UpstreamConfig:
-    """An upstream index's client settings; its pages and health live in <instance>/upstream/indexes/<name>.
+    """An upstream index's client settings; its pages and health live in <instance>/upstream/indexes/<name>
+    (locks, temporary files) and under its own state prefix in the storage.
 
-    Only `mode = "redirect"` is built so far (files link to the upstream itself): caching a second upstream's
-    files needs storage keys that carry the index, which hosted indexes other than `default` need too.
+    `mode = "redirect"` links its files to the upstream itself; `mode = "cache"` links them here and stores
+    each on its first download under `_indexes/<name>/` (check_layout vets the name). `none` is refused.
     """
-    if index.mode != REDIRECT:
-        raise SettingsError(f"[indexes.{index.name}]: mode {index.mode!r} is not built yet for named upstream "
-                            "indexes; use mode = \"redirect\" (files link to the upstream)")  # fmt: skip
+    if index.mode not in (REDIRECT, CACHE):
+        raise SettingsError(f"[indexes.{index.name}]: mode {index.mode!r} is not built for named upstream "
+                            "indexes; use mode = \"cache\" or \"redirect\"")  # fmt: skip
     return UpstreamConfig(
-        mode=REDIRECT,
+        mode=index.mode,
         given_url=index.url,
         state_dir=Path(instance_path) / STATE_FOLDER / "indexes" / index.name,
         username=index.username,
@@ -112,11 +115,12 @@ def _index_config(settings: Settings, index: IndexConfig, instance_path: str | P
 
 
 def check_layout(layout: Layout) -> None:
-    """Refuse a hosted index whose name cannot be a storage folder (`_indexes/<name>/`)."""
+    """Refuse a hosted (or caching upstream) index whose name cannot be a storage folder (`_indexes/<name>/`)."""
     for index in layout.indexes.values():
-        if index.type == HOSTED:
+        if index.name in layout.stored():
             try:
                 validate_index_name(index.name)
             except InvalidName:
-                raise SettingsError(f"[indexes.{index.name}]: a hosted index's name is a storage folder: use "
+                kind = "hosted" if index.type == HOSTED else "caching upstream"
+                raise SettingsError(f"[indexes.{index.name}]: a {kind} index's name is a storage folder: use "
                                     "lower-case letters, digits and single '.', '_' or '-'") from None  # fmt: skip

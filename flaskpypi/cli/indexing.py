@@ -36,7 +36,7 @@ def reindex() -> None:
             runtime.storage.iter_files(), length=total, label="Reading storage", show_pos=True, file=err
         ) as bar,  # fmt: skip
     ):
-        indexes = hosted_indexes(db.session, runtime.layout.hosted())
+        indexes = hosted_indexes(db.session, runtime.layout.stored())
         projects, files = rebuild_indexes(db.session, runtime.storage, runtime.policy, indexes, bar)
         swept = runtime.storage.sweep_temporary()
     click.echo(f"Indexed {projects} projects, {files} files.")

@@ -43,10 +43,10 @@ def index() -> None:
 @with_appcontext
 def list_indexes(as_json: bool) -> None:
     """Every index with its type (upstream URLs without credentials), and the projects and live files each
-    hosted index holds."""
+    hosted or caching index holds."""
     runtime = current_app.extensions["flaskpypi"]
     layout = runtime.layout
-    counts = index_counts(db.session, runtime.storage, layout.hosted())
+    counts = index_counts(db.session, runtime.storage, layout.stored())
     rows = [{**i.to_public(), "default": i.name == layout.default_index,
              "projects": counts[i.name][0] if i.name in counts else None,
              "files": counts[i.name][1] if i.name in counts else None} for i in layout.indexes.values()]  # fmt: skip

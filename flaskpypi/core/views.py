@@ -164,6 +164,12 @@ class Layout:
         """The names of the hosted indexes, `default` first."""
         return [name for name, index in self.indexes.items() if index.type == HOSTED]
 
+    def stored(self) -> list[str]:
+        """The indexes whose files live in the storage (`_indexes/<name>/`, the built-in one at its root): the
+        hosted ones, `default` first, then the upstream ones in cache mode. What a rebuild reads back."""
+        return self.hosted() + [name for name, index in self.indexes.items() if index.type == UPSTREAM
+                                and index.mode == "cache"]  # fmt: skip
+
 
 def _str_list(where: str, key: str, value: Any) -> tuple[str, ...]:
     if isinstance(value, str):

@@ -25,8 +25,9 @@ class Upstream:
     """One app's view of its upstream index; cheap to call on every request."""
 
     def __init__(self, config: UpstreamConfig, storage: Storage, engine: Callable[[], Engine] | None = None,
-                 shared_locks: bool = False) -> None:  # fmt: skip
-        """`engine` gives the database's engine; with `shared_locks` (PostgreSQL) fetch locks hold across hosts."""
+                 shared_locks: bool = False, files: Storage | None = None) -> None:  # fmt: skip
+        """`engine` gives the database's engine; with `shared_locks` (PostgreSQL) fetch locks hold across hosts.
+        Pages and health live in `storage`; cached files in `files` (a named index's own part), else `storage`."""
         self.config = config
         self.client = UpstreamClient(config)
         self.pages = PageStore(storage, config.ttl, prefix=config.state_prefix)
@@ -37,8 +38,8 @@ class Upstream:
             locks = PgFetchLocks(engine, wait)
         else:
             locks = FetchLocks(config.state_dir / "locks", wait)
-        self.files = FileCache(self.client, storage, self.health, locks, config.state_dir / "tmp", config.describe,
-                               config.limits)  # fmt: skip
+        self.files = FileCache(self.client, files or storage, self.health, locks, config.state_dir / "tmp",
+                               config.describe, config.limits)  # fmt: skip
 
     def project_url(self, name: str) -> str:
         """Where redirect mode sends a client."""

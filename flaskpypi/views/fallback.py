@@ -185,17 +185,8 @@ class Fallback:
             if self.who is None:
                 raise Unauthorized("Authentication required: fetching from the upstream needs cache_update.")
             raise missing
-        up, idx = self.upstream, self.index
-        wanted = up.find(name, filename, overrides.min_age_exempt)
-        if suffix == METADATA_SUFFIX:
-            return FetchedMetadata(up.files.metadata(name, wanted), wanted.metadata_sha256 or "")
-        args = (name, wanted, lambda: idx.is_cached(filename), idx.add_cached)
-        if stream and (wanted.size is None or wanted.size >= up.config.stream_size):
-            chunks = up.files.stream(*args)
-            first = next(chunks, b"")  # failures before the first byte still raise here (a clear 502)
-            return FetchedStream(_primed(first, chunks), wanted.size, wanted.sha256)
-        up.files.ensure(*args)
-        return idx.require_file(name, filename)
+        wanted = self.upstream.find(name, filename, overrides.min_age_exempt)
+        return fetch_file(self.upstream, self.index, name, wanted, suffix, stream)
 
     # -- the admins' per-project upstream settings ---------------------------------------------------
 
@@ -230,6 +221,23 @@ class Fallback:
         changes = {k: (v or None) if k != FALLBACK_KEY else v for k, v in data.items()}
         self.index.set_project_settings(name, changes)
         return self.settings_report(canonical(name))
+
+
+def fetch_file(up: Upstream, idx: CacheIndex, name: str, wanted: UpstreamFile, suffix: str,
+               stream: bool) -> File | FetchedMetadata | FetchedStream:  # fmt: skip
+    """An upstream file (`suffix` "" or METADATA_SUFFIX) fetched into the index `idx` once across workers
+    and hosts (the upstream's fetch locks), verified against its listed sha256 and stored with its sidecar
+    under the index's storage; a large one with `stream` comes back as a stream stored meanwhile. The
+    caller has decided it may be offered. Raises UpstreamError when the upstream fails or the bytes differ."""
+    if suffix == METADATA_SUFFIX:
+        return FetchedMetadata(up.files.metadata(name, wanted), wanted.metadata_sha256 or "")
+    args = (name, wanted, lambda: idx.is_cached(wanted.filename), idx.add_cached)
+    if stream and (wanted.size is None or wanted.size >= up.config.stream_size):
+        chunks = up.files.stream(*args)
+        first = next(chunks, b"")  # failures before the first byte still raise here (a clear 502)
+        return FetchedStream(_primed(first, chunks), wanted.size, wanted.sha256)
+    up.files.ensure(*args)
+    return idx.require_file(name, wanted.filename)
 
 
 def _primed(first: bytes, rest: Iterator[bytes]) -> Iterator[bytes]:

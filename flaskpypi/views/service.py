@@ -13,10 +13,12 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from ..auth import READ, Principal
+from ..auth.policy import CACHE as CACHE_PERMISSION
 from ..auth.policy import AccessPolicy
 from ..core import simple as pages
 from ..core.errors import NotFound, Unauthorized
 from ..core.names import canonical
+from ..core.records import PROVENANCE_SUFFIX
 from ..core.views import (
     DEFAULT_INDEX,
     FIRST,
@@ -29,11 +31,13 @@ from ..core.views import (
     eligible,
     resolve,
 )
+from ..index.cached import CacheIndex
 from ..index.models import File, Project
 from ..index.service import FileFacts, IndexService, Policy, sort_key
 from ..storage import Storage
-from ..upstream import Upstream
+from ..upstream import CACHE, Upstream
 from ..upstream.pages import UpstreamFile
+from .fallback import FetchedMetadata, FetchedStream, fetch_file
 
 HostedLink = Callable[[str, str, str], str]  # (project, filename, index) -> URL of a hosted file (or its provenance)
 
@@ -52,6 +56,14 @@ class HostedFile:
 
     index: str
     facts: FileFacts
+
+
+@dataclass(frozen=True)
+class UpstreamOffer:
+    """An upstream file a view offers from a member index in cache mode: stored here on its first download."""
+
+    index: str
+    file: UpstreamFile
 
 
 @dataclass(frozen=True)
@@ -198,12 +210,13 @@ class ViewService:
 
     def page(self, gathered: Gathered, link: HostedLink, provenance: HostedLink,
              now: datetime | None = None) -> ViewPage:  # fmt: skip
-        """A project's page in a view: the files the resolution chose, hosted ones linked by `link` (their
-        PEP 740 provenance by `provenance`), upstream ones to the upstream itself; the PEP 792 status of the
-        first member that holds it (quarantined: no files)."""
+        """A project's page in a view: the files the resolution chose, hosted ones and those of upstream
+        members in cache mode linked by `link` (their PEP 740 provenance by `provenance`), other upstream
+        ones to the upstream itself; the PEP 792 status of the first member that holds it (quarantined: no
+        files)."""
         chosen = self.chosen(gathered, now)
         first = gathered.holder
-        files = [_simple_file(c.file.item, link, provenance) for c in chosen]
+        files = [_simple_file(item, link, provenance) for item in self.linked(gathered.name, chosen, link, provenance)]
         order = {c.file.filename: sort_key(c.file.version) for c in chosen}
         files.sort(key=lambda f: (order[f.filename], f.filename))
         versions = sorted({c.file.version for c in chosen}, key=sort_key)
@@ -211,11 +224,53 @@ class ViewService:
                                    first.display or gathered.name)  # fmt: skip
         return ViewPage(page, gathered.last_modified)
 
-    def offered(self, gathered: Gathered, now: datetime | None = None) -> dict[str, HostedFile]:
-        """The hosted files a view offers of a gathered project now, by filename: what a download in the
-        view may serve (a file the view filters out, or an upstream one, is absent)."""
-        return {c.file.filename: HostedFile(c.index, FileFacts.of(c.file.item))
-                for c in self.chosen(gathered, now) if isinstance(c.file.item, File)}  # fmt: skip
+    def caches(self, index: str) -> bool:
+        """Whether a member index is an upstream one in cache mode (its files are served from here)."""
+        return index in self.upstreams and self.upstreams[index].config.mode == CACHE
+
+    def linked(self, name: str, chosen: list[Chosen[Any]], link: HostedLink,
+               provenance: HostedLink | None = None) -> list[File | UpstreamFile]:  # fmt: skip
+        """The chosen files of project `name`, those of upstream members in cache mode with their URL (and
+        their provenance's, when the upstream has one) turned to this server's (`link`, `provenance`)."""
+        items: list[File | UpstreamFile] = []
+        for c in chosen:
+            item = c.file.item
+            if isinstance(item, UpstreamFile) and self.caches(c.index):
+                where = (name, item.filename, c.index)
+                proof = provenance(*where) if provenance is not None and item.provenance_url else None
+                item = replace(item, url=link(*where), provenance_url=proof)
+            items.append(item)
+        return items
+
+    def offered(self, gathered: Gathered, now: datetime | None = None) -> dict[str, HostedFile | UpstreamOffer]:
+        """The files a view offers of a gathered project now that this server serves, by filename: hosted
+        ones, and those of upstream members in cache mode (a file the view filters out, or a redirected one,
+        is absent)."""
+        offered: dict[str, HostedFile | UpstreamOffer] = {}
+        for c in self.chosen(gathered, now):
+            if isinstance(c.file.item, File):
+                offered[c.file.filename] = HostedFile(c.index, FileFacts.of(c.file.item))
+            elif self.caches(c.index):
+                offered[c.file.filename] = UpstreamOffer(c.index, c.file.item)
+        return offered
+
+    def fetch(self, name: str, offer: UpstreamOffer, suffix: str,
+              stream: bool) -> File | FetchedMetadata | FetchedStream:  # fmt: skip
+        """An offered upstream file of project `name` (`suffix` "", METADATA_SUFFIX or PROVENANCE_SUFFIX):
+        its row when the member index holds it already, else fetched once into that index (its storage part,
+        `index_name`, origin "cache") for those who may update the cache (`cache_update`), as the built-in
+        fallback does. Raises Unauthorized, NotFound, or UpstreamError when the upstream fails."""
+        idx = CacheIndex(self.index.session, self.index.root_storage, self.index.policy, offer.index)
+        held = idx.file(name, offer.file.filename)
+        if held is not None:
+            return held
+        if not self.access.can(self.who, CACHE_PERMISSION, name):
+            if self.who is None:
+                raise Unauthorized("Authentication required: fetching from the upstream needs cache_update.")
+            raise NotFound(f"No file {offer.file.filename!r} of project {name!r} is cached in {offer.index!r}.")
+        whole = suffix == PROVENANCE_SUFFIX  # the provenance is kept beside the file: fetch the file first
+        return fetch_file(self.upstreams[offer.index], idx, name, offer.file, "" if whole else suffix,
+                          stream and not whole)  # fmt: skip
 
     def project(self, view: ViewConfig, name: str, link: HostedLink, provenance: HostedLink,
                 now: datetime | None = None) -> ViewPage:  # fmt: skip
@@ -260,7 +315,8 @@ def _uploaded(f: UpstreamFile) -> datetime | None:
 
 
 def _simple_file(item: File | UpstreamFile, link: HostedLink, provenance: HostedLink) -> pages.SimpleFile:
-    """A hosted file links to this server (`link`, `provenance`); an upstream one to the upstream itself."""
+    """A hosted file links to this server (`link`, `provenance`); an upstream one to its `url` (the upstream
+    itself, or this server for a member in cache mode: see ViewService.linked)."""
     if isinstance(item, File):
         where = (item.project.name, item.filename, item.index_name)
         url, metadata = link(*where), item.core_metadata_sha256

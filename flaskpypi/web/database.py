@@ -216,7 +216,7 @@ def prepare_database(app: Flask) -> None:
             elif rebuilder.is_empty() or rebuilder.interrupted():
                 log.info("The index is empty or its rebuild was interrupted. Rebuilding from storage %s ...",
                          runtime.storage.describe())  # fmt: skip
-                indexes = hosted_indexes(db.session, runtime.layout.hosted())
+                indexes = hosted_indexes(db.session, runtime.layout.stored())
                 runtime.startup.rebuilt = rebuild_indexes(db.session, runtime.storage, runtime.policy, indexes)
             db.session.remove()
     serial = IndexService(db.session, runtime.storage).serial()

@@ -59,9 +59,14 @@ def respond(plan: Plan, fmt: str, local_page: LocalPage) -> Response:
 
 def fetch(name: str, filename: str, suffix: str) -> File | Response:
     """A file the index does not hold, fetched from upstream when this asker may (see Fallback.fetch)."""
-    streams = request.method == "GET" and request.range is None
+    return fetched_response(lambda streams: service().fetch(name, filename, suffix, streams), filename)
+
+
+def fetched_response(fetch: Callable[[bool], File | FetchedMetadata | FetchedStream], filename: str) -> File | Response:
+    """Run a fetch from an upstream (told whether it may stream: a GET without a Range) and answer with what
+    it gave: a held file's row (for files.serve), the core metadata, the stream, or a 502 when it failed."""
     try:
-        fetched = service().fetch(name, filename, suffix, streams)
+        fetched = fetch(request.method == "GET" and request.range is None)
     except UpstreamError as exc:
         return refusal_response(502, exc.message)
     if isinstance(fetched, FetchedMetadata):

@@ -13,10 +13,12 @@ from ..core import simple as pages
 from ..core.errors import NotFound
 from ..core.names import canonical
 from ..core.records import PROVENANCE_SUFFIX
+from ..index.service import FileFacts
 from ..views.releases import Links, Releases
-from ..views.service import Gathered, HostedFile, HostedLink
+from ..views.service import Gathered, HostedFile, HostedLink, UpstreamOffer
 from . import files
 from .context import views
+from .fallback import fetched_response
 from .pages import cached_page, page_cache
 
 bp = Blueprint("indexes", __name__)
@@ -91,21 +93,28 @@ def _hosted_links(name: str) -> tuple[HostedLink, HostedLink]:
     return link, provenance
 
 
-def _offered(gathered: Gathered) -> dict[str, HostedFile]:
-    """The hosted files the view offers now, kept as long as the page's own key (serials, the cooldown's
-    minute, the upstream pages' digests)."""
+def _offered(gathered: Gathered) -> dict[str, HostedFile | UpstreamOffer]:
+    """The files the view offers now (hosted, and upstream ones in cache mode), kept as long as the page's
+    own key (serials, the cooldown's minute, the upstream pages' digests)."""
     return page_cache().remember((*gathered.key, "offered"), lambda: views().offered(gathered))
 
 
 @bp.route("/<name>/packages/<project>/<filename>", methods=["GET", "HEAD"])
 def download(name: str, project: str, filename: str) -> Response:
     """A hosted file of a view, its .metadata (PEP 658) or .provenance (PEP 740): served only when the view's
-    resolution offers it now to this asker (rules, cooldown, snapshot, pins; a hidden project is missing)."""
+    resolution offers it now to this asker (rules, cooldown, snapshot, pins; a hidden project is missing).
+    A file of an upstream member in cache mode is fetched into that index on its first download."""
     svc, normal = views(), canonical(project)
     dist_name, suffix = files.split_suffix(filename)
     offered = _offered(svc.gather(svc.view(name), normal)).get(dist_name)
     if offered is None:
         raise NotFound(f"No file {dist_name!r} of project {normal!r} in {name!r}.")
+    if isinstance(offered, UpstreamOffer):
+        upstream = offered
+        held = fetched_response(lambda streams: svc.fetch(normal, upstream, suffix, streams), dist_name)
+        if isinstance(held, Response):
+            return held  # the metadata or the stream of a file fetched now, or a refusal
+        offered = HostedFile(upstream.index, FileFacts.of(held))
     response = files.serve(offered.facts, suffix, offered.index)
     if "Cache-Control" in response.headers:  # kept, but asked again each time (a 304 by ETag): a view may
         shared = "public" if response.headers["Cache-Control"].startswith("public") else "private"
@@ -117,7 +126,8 @@ def _releases(name: str, project: str) -> Releases:
     svc = views()
     gathered = svc.gather(svc.view(name), canonical(project))
     holder = gathered.holder
-    chosen = [c.file.item for c in svc.chosen(gathered)]
+    link = links(name, gathered.name).file
+    chosen = svc.linked(gathered.name, svc.chosen(gathered), lambda p, filename, index: link(p, filename))
     return Releases.of(holder.display or gathered.name, holder.status, holder.reason, gathered.serial, chosen)
 
 

@@ -114,3 +114,22 @@ def test_a_project_the_user_may_not_read_is_missing_in_every_view(server: LiveSe
         assert outsider.returncode != 0 and "No matching distribution" in outsider.stdout + outsider.stderr
     check(pip_install(venv, with_credentials(server.url + "cool/simple/", "reader", USERS["reader"]), "secret-lib"))
     assert _installed(venv, "secret-lib") == "1.0"
+
+
+def test_pip_installs_through_a_view_whose_upstream_member_caches(live_server, upstream: LocalUpstream,
+                                                                  tmp_path: Path) -> None:  # fmt: skip
+    """The upstream member in cache mode: the first install fetches demo 2.0 once into `_indexes/public/`,
+    the second (another venv, pip's cache off) installs it with the upstream stopped."""
+    indexes = {"public": {"type": "upstream", "url": upstream.url, "mode": "cache"}}
+    server = live_server(indexes=indexes, views=VIEWS, upstream_retry=0, cache_update=["everyone"])
+    wheel = "demo-2.0-py3-none-any.whl"
+    first = Venv.create(tmp_path / "first", pip=True)
+    check(pip_install(first, server.url + "fresh/simple/", "demo", extra_args=["--no-cache-dir"]))
+    assert _installed(first, "demo") == "2.0"
+    assert upstream.count("file", wheel) == 1
+    assert (server.root / "packages" / "_indexes" / "public" / "demo" / wheel).is_file()
+    upstream.stop()
+    again = Venv.create(tmp_path / "again", pip=True)
+    check(pip_install(again, server.url + "fresh/simple/", "demo", extra_args=["--no-cache-dir"]))
+    assert _installed(again, "demo") == "2.0"
+    assert upstream.count("file", wheel) == 1

@@ -93,8 +93,11 @@ def test_what_is_not_built_yet_is_refused_at_start(tmp_path: Path, monkeypatch: 
     monkeypatch.setenv("FLASKPYPI_INSTANCE_PATH", str(tmp_path / "instance"))
     with pytest.raises(SettingsError, match=r"\[indexes.a..b\]: a hosted index's name is a storage folder"):
         create_app({**base_settings(tmp_path), "indexes": {"a..b": {"type": "hosted"}}})
-    with pytest.raises(SettingsError, match="mode 'cache' is not built yet"):
-        create_app({**base_settings(tmp_path), "indexes": {"up": {"type": "upstream", "url": "http://127.0.0.1:9/"}}})
+    with pytest.raises(SettingsError, match="mode 'none' is not built for named upstream indexes"):
+        create_app({**base_settings(tmp_path), "indexes": {"up": {"type": "upstream", "url": "http://127.0.0.1:9/",
+                                                                   "mode": "none"}}})  # fmt: skip
+    with pytest.raises(SettingsError, match=r"\[indexes.u..p\]: a caching upstream index's name is a storage folder"):
+        create_app({**base_settings(tmp_path), "indexes": {"u..p": {"type": "upstream", "url": "http://127.0.0.1:9/"}}})
 
 
 def test_index_and_view_list_commands(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
