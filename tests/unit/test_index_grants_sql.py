@@ -177,3 +177,17 @@ class TestAPrivateBuiltInIndex:
         assert upload(client, third, auth=basic("bob", "bob-password")).status_code == 403  # alice writes only
         download = client.get(f"/packages/demo/{wheel.name}", headers=basic("alice", "alice-password"))
         assert download.headers["Cache-Control"].startswith("private")  # never kept by shared caches
+
+    def test_the_ui_lists_it_to_grantees_only(self, app, client, runner, tmp_path: Path) -> None:
+        from tests.helpers import upload
+        from tests.support.dists import make_wheel
+
+        assert upload(client, make_wheel(tmp_path, "demo", "1.0"), auth=basic(*ADMIN)).status_code == 200
+        for name in ("alice", "bob"):
+            invoke(runner, "user", "add", name, "--password", f"{name}-password")
+        for path in ("/", "/?q=demo", "/?partial=1", "/?sort=name"):
+            assert "/project/demo/" in client.get(path, headers=basic("alice", "alice-password")).get_data(True)
+        invoke(runner, "perm", "grant", "--index", "default", "alice", "read")
+        for path in ("/", "/?q=demo", "/?partial=1", "/?sort=name"):
+            assert "/project/demo/" in client.get(path, headers=basic("alice", "alice-password")).get_data(True)
+            assert "/project/demo/" not in client.get(path, headers=basic("bob", "bob-password")).get_data(True)

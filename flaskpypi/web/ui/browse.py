@@ -8,6 +8,7 @@ from typing import Any
 from flask import Response, render_template, request
 
 from ...auth import READ, Principal
+from ...core.names import DEFAULT_INDEX
 from ...extensions import db
 from ...index.browse import SORTS, ProjectBrowser, ProjectRow
 from ..context import principal, runtime
@@ -46,8 +47,11 @@ def home() -> Response | str:
     browser = ProjectBrowser(db.session)
     view = scope.current()
     admits = scope.admits(view) if view is not None else None
+    hidden = view is None and not access.can_index(who, READ, DEFAULT_INDEX)  # a private built-in index
 
     def readable(rows: list[ProjectRow]) -> list[ProjectRow]:
+        if hidden:
+            return []
         seen = access.visible(who, rows)
         return [r for r in seen if admits(r[0])] if admits is not None else seen
 
@@ -56,7 +60,7 @@ def home() -> Response | str:
         count = page.total
     else:
         page = browser.listing(sort, request.args.get("after"), request.args.get("before"), PER_PAGE, readable)
-        count = scope.readable_count(view) if view is not None else readable_count(who, browser)
+        count = scope.readable_count(view) if view is not None else 0 if hidden else readable_count(who, browser)
     rows: list[ProjectRow] = page.rows
     context: dict[str, Any] = {"rows": rows, "page": page, "query": query, "sort": sort, "count": count,
                                **scope.context(view)}  # fmt: skip
