@@ -133,3 +133,31 @@ def test_pip_installs_through_a_view_whose_upstream_member_caches(live_server, u
     check(pip_install(again, server.url + "fresh/simple/", "demo", extra_args=["--no-cache-dir"]))
     assert _installed(again, "demo") == "2.0"
     assert upstream.count("file", wheel) == 1
+
+
+def test_a_pinned_project_comes_only_from_its_upstream(live_server, upstream: LocalUpstream, tmp_path: Path) -> None:
+    """`torchy` is pinned to a second upstream: pip and uv take its 1.0 from there, never the first upstream's
+    higher 9.0, which is not even asked for; other names still come from the first upstream."""
+    make_wheel(upstream.folder, "torchy", "9.0")
+    wheels = LocalUpstream(tmp_path / "wheels", flavour="json")
+    make_wheel(wheels.folder, "torchy", "1.0")
+    wheels.start()
+    try:
+        indexes = {"public": {"type": "upstream", "url": upstream.url, "mode": "redirect"},
+                   "wheels": {"type": "upstream", "url": wheels.url, "mode": "redirect"}}  # fmt: skip
+        views = {"pinned": {"members": ["default", "public", {"index": "wheels", "pin": ["torchy"]}]}}
+        server = live_server(indexes=indexes, views=views, upstream_retry=0)
+        index = server.url + "pinned/simple/"
+        venv = Venv.create(tmp_path / "pip", pip=True)
+        check(pip_install(venv, index, "torchy"))
+        assert _installed(venv, "torchy") == "1.0"
+        check(pip_install(venv, index, "demo"))  # not pinned: from the first upstream
+        assert _installed(venv, "demo") == "2.0"
+        uv = Venv.create(tmp_path / "uv")
+        check(uv_pip_install(uv, index, "torchy"))
+        assert _installed(uv, "torchy") == "1.0"
+        refused = pip_install(Venv.create(tmp_path / "refused", pip=True), index, "torchy==9.0")
+        assert refused.returncode != 0
+        assert upstream.counts["page:torchy"] == 0 and wheels.counts["page:torchy"] >= 1
+    finally:
+        wheels.stop()
