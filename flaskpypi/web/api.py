@@ -117,8 +117,9 @@ def _target() -> tuple[str | None, str | None]:
 def yank(project: str) -> Response:
     """Yank a file or a version (PEP 592), with an optional reason."""
     filename, version = _target()
-    require(WRITE, project, hide=True)
-    files = changed_index().set_yanked(project, filename, version, True, str(_body().get("reason") or ""))
+    service = changed_index()
+    require(WRITE, project, hide=True, index=service.index_name)
+    files = service.set_yanked(project, filename, version, True, str(_body().get("reason") or ""))
     return jsonify(yanked=[f.filename for f in files])
 
 
@@ -126,38 +127,39 @@ def yank(project: str) -> Response:
 def unyank(project: str) -> Response:
     """Undo a yank."""
     filename, version = _target()
-    require(WRITE, project, hide=True)
-    files = changed_index().set_yanked(project, filename, version, False)
+    service = changed_index()
+    require(WRITE, project, hide=True, index=service.index_name)
+    files = service.set_yanked(project, filename, version, False)
     return jsonify(unyanked=[f.filename for f in files])
 
 
-def _require_delete(project: str) -> None:
-    who = require(WRITE, project, hide=True)
+def _require_delete(project: str) -> Uploader:
+    """The index a delete acts on, once the asker may write the project there and deleting is allowed."""
+    service = changed_index()
+    who = require(WRITE, project, hide=True, index=service.index_name)
     if not runtime().policy.allow_delete and not runtime().access.is_admin(who):
         raise Forbidden("Deleting files is disabled on this index (allow_delete = false).")
+    return service
 
 
 @bp.delete("/api/projects/<project>/files/<filename>")
 def delete_file(project: str, filename: str) -> Response:
     """Delete one file."""
-    _require_delete(project)
-    files = changed_index().delete(project, filename=filename)
+    files = _require_delete(project).delete(project, filename=filename)
     return jsonify(deleted=[f.filename for f in files])
 
 
 @bp.delete("/api/projects/<project>/versions/<version>")
 def delete_version(project: str, version: str) -> Response:
     """Delete every file of a version."""
-    _require_delete(project)
-    files = changed_index().delete(project, version=version)
+    files = _require_delete(project).delete(project, version=version)
     return jsonify(deleted=[f.filename for f in files])
 
 
 @bp.delete("/api/projects/<project>")
 def delete_project(project: str) -> Response:
     """Delete every file of a project."""
-    _require_delete(project)
-    files = changed_index().delete(project)
+    files = _require_delete(project).delete(project)
     return jsonify(deleted=[f.filename for f in files])
 
 
@@ -173,8 +175,8 @@ def set_status(project: str) -> Response:
 @bp.get("/api/projects/<project>/files")
 def list_files(project: str) -> Response:
     """A project's files with their facts, for the UI and scripts."""
-    require(READ, project, hide=True)
     service = changed_index()
+    require(READ, project, hide=True, index=service.index_name)
     found = service.require_project(project)
     links = _links(found.name) if service.index_name == DEFAULT_INDEX else indexes.links(service.index_name, found.name)
     return jsonify(

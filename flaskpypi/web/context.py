@@ -164,22 +164,21 @@ def _require_csrf_token() -> None:
         ) from None
 
 
-def require(permission: str, project: str | None = None, *, hide: bool = False,
-            missing: str | None = None) -> Principal | None:  # fmt: skip
+def require(permission: str, project: str | None = None, *, hide: bool = False, missing: str | None = None,
+            index: str = DEFAULT_INDEX) -> Principal | None:  # fmt: skip
     """Allow, or refuse with 401/403; with `hide`, an unreadable project answers as a missing one would.
 
-    The projects are the built-in index's: where the asker may not read that index, each answers as missing
-    (401 for anonymous askers), and writes follow AccessPolicy.can_index (grants on the index included)."""
+    The projects are those of the hosted `index` (the built-in one unless said): where the asker may not read
+    that index, each answers as missing (401 for anonymous askers), and writes follow AccessPolicy.can_index
+    (grants on the index included)."""
     who = principal()
     access = runtime().access
-    if not access.can_index(who, READ, DEFAULT_INDEX):
+    if not access.can_index(who, READ, index):
         if who is None:
             raise Unauthorized("Authentication required.")
-        raise NotFound(
-            missing or (f"No project named {project!r}." if project else f"No index named {DEFAULT_INDEX!r}.")
-        )
+        raise NotFound(missing or (f"No project named {project!r}." if project else f"No index named {index!r}."))
     if permission == WRITE:
-        allowed = access.can_index(who, WRITE, DEFAULT_INDEX, project)
+        allowed = access.can_index(who, WRITE, index, project)
     else:
         allowed = access.can(who, permission, project)
     if allowed:

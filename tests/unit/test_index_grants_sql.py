@@ -191,3 +191,37 @@ class TestAPrivateBuiltInIndex:
         for path in ("/", "/?q=demo", "/?partial=1", "/?sort=name"):
             assert "/project/demo/" in client.get(path, headers=basic("alice", "alice-password")).get_data(True)
             assert "/project/demo/" not in client.get(path, headers=basic("bob", "bob-password")).get_data(True)
+
+
+class TestChangesInAHostedIndexFollowItsGrants:
+    """Yank, delete and the file list act on `?index=`; the index's own grants decide, not the built-in one's."""
+
+    @pytest.fixture
+    def settings(self, settings: dict[str, Any]) -> dict[str, Any]:
+        return {**settings, "default_read": "everyone", "default_write": "authenticated",
+                "indexes": {"staging": {"type": "hosted"}, "secret": {"type": "hosted"}}}  # fmt: skip
+
+    def test_a_writer_of_default_may_not_change_staging_or_see_secret(
+        self, app, client, runner, tmp_path: Path
+    ) -> None:
+        from tests.helpers import upload
+        from tests.support.dists import make_wheel
+
+        invoke(runner, "user", "add", "bob", "--password", "bob-password")
+        invoke(runner, "user", "add", "carol", "--password", "carol-password")
+        invoke(runner, "perm", "grant", "--index", "staging", "carol", "write")
+        invoke(runner, "perm", "grant", "--index", "secret", "carol", "read")
+        for where in ("/legacy/", "/staging/legacy/", "/secret/legacy/"):
+            assert upload(client, make_wheel(tmp_path / where.strip("/"), "demo", "1.0"), where,
+                          auth=basic(*ADMIN)).status_code == 200  # fmt: skip
+        bob, carol = basic("bob", "bob-password"), basic("carol", "carol-password")
+        yank = {"version": "1.0"}
+        assert client.post("/api/projects/demo/yank", json=yank, headers=bob).status_code == 200  # default_write
+        assert client.post("/api/projects/demo/yank?index=staging", json=yank, headers=bob).status_code == 403
+        assert client.delete("/api/projects/demo?index=staging", headers=bob).status_code == 403
+        assert client.post("/api/projects/demo/yank?index=secret", json=yank, headers=bob).status_code == 404
+        assert client.get("/api/projects/demo/files?index=secret", headers=bob).status_code == 404
+        assert client.get("/api/projects/demo/files?index=secret", headers=carol).status_code == 200
+        assert client.post("/api/projects/demo/yank?index=staging", json=yank, headers=carol).status_code == 200
+        files = client.get("/api/projects/demo/files?index=staging", headers=carol).get_json()["files"]
+        assert [f["yanked"] for f in files] == [True]
