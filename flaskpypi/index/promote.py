@@ -13,7 +13,6 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 
-from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
 from ..core.dists import content_type
@@ -76,10 +75,6 @@ class Promoter:
         self.session.rollback()
         return sorted(records, key=lambda r: r.filename)
 
-    def _existing(self, filename: str) -> File | None:
-        query = select(File).where(File.index_name == self.target.index_name, File.filename == filename)
-        return self.session.scalar(query.execution_options(populate_existing=True))
-
     def _settled(self, existing: File | None, record: FileRecord) -> Promoted | None:
         if existing is None or existing.state == PENDING:
             return None
@@ -91,14 +86,14 @@ class Promoter:
 
     def _one(self, record: FileRecord) -> Promoted:
         """Promote one file under the target filename's claim (the upload pipeline's lock)."""
-        settled = self._settled(self._existing(record.filename), record)
+        settled = self._settled(self.target.file_named(record.filename), record)
         if settled is not None:
             return settled
         lock = claim_lock(self.session, record.filename, self.target.index_name)
         with holding(lock, self.target.policy.upload_wait):
             for _attempt in range(CLAIM_ATTEMPTS):
                 self.session.rollback()  # what other writers committed while this one waited
-                existing = self._existing(record.filename)
+                existing = self.target.file_named(record.filename)
                 if existing is not None and existing.state == PENDING:
                     self.target.recover(existing)  # no live writer: we hold its lock
                     continue
@@ -133,20 +128,9 @@ class Promoter:
                                              session=self.session)  # fmt: skip
                 self.session.commit()
             except BaseException:
-                self._abandon(row.id)
+                self.target.abandon_claim(row.id)
                 raise
         return Promoted(record.filename, record.sha256, PROMOTED)
-
-    def _abandon(self, row_id: int) -> None:
-        """After a failed copy: settle the claim now, as a dead writer's would be (the lock is still ours)."""
-        try:
-            self.session.rollback()
-            current = self.session.get(File, row_id)
-            if current is not None and current.state == PENDING:
-                self.target.recover(current)
-        except Exception:  # the database may be what failed: the next writer or start-up recovers it
-            self.session.rollback()
-            log.exception("Could not settle the claim of a promotion that failed")
 
     def _copy(self, record: FileRecord) -> None:
         """The file, its .metadata and .provenance, then its sidecar (which makes it part of the index)."""

@@ -11,7 +11,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from sqlalchemy import ColumnElement, func, insert, select, text, update
+from sqlalchemy import func, insert, select, text, update
 from sqlalchemy.exc import IntegrityError, OperationalError
 
 from ..core.dists import parse_filename, read_core_metadata
@@ -147,7 +147,7 @@ class Rebuilder(IndexService):
                     break
                 ahead = batch
         self.session.rollback()
-        for name in sorted(set(self.session.scalars(select(Project.name).where(self._here()))) - seen):
+        for name in sorted(set(self.session.scalars(select(Project.name).where(self.here()))) - seen):
             keys = next(group_by_project(self.storage.iter_files(name + "/")), None) or ProjectKeys(name)
             self._count(totals, self._reconcile(keys))
         self._set_marker(False)
@@ -155,10 +155,6 @@ class Rebuilder(IndexService):
         self.analyze()
         log.info("Rebuilt the index from %s: %d projects, %d files", self.storage.describe(), *totals)
         return totals[0], totals[1]
-
-    def _here(self) -> ColumnElement[bool]:
-        """Rows of the index being rebuilt."""
-        return Project.index_name == self.index_name
 
     def analyze(self) -> None:
         """Refresh the planner's statistics (PostgreSQL), so pages use their indexes after a bulk load."""
@@ -181,7 +177,7 @@ class Rebuilder(IndexService):
         projects = {
             name: (pid, serial)
             for pid, name, serial in self.session.execute(
-                select(Project.id, Project.name, Project.serial).where(self._here(), Project.name.in_(names))
+                select(Project.id, Project.name, Project.serial).where(self.here(), Project.name.in_(names))
             )
         }
         rows: dict[str, dict[str, str]] = {name: {} for name in names}
@@ -255,11 +251,11 @@ class Rebuilder(IndexService):
             return later
         if self.session.get_bind().dialect.name == "postgresql":
             self.session.execute(text(f"SET LOCAL lock_timeout = '{PG_LOCK_TIMEOUT_MS}ms'"))
-        self.session.execute(update(Project).where(self._here(), Project.name.in_(names)).values(serial=Project.serial))
+        self.session.execute(update(Project).where(self.here(), Project.name.in_(names)).values(serial=Project.serial))
         locked = {
             p.name: p
             for p in self.session.scalars(
-                select(Project).where(self._here(), Project.name.in_(names)).execution_options(populate_existing=True)
+                select(Project).where(self.here(), Project.name.in_(names)).execution_options(populate_existing=True)
             )  # locked by the UPDATE above (FOR NO KEY UPDATE: inserts of new file rows go on)
         }
         files: dict[int, dict[str, File]] = {}

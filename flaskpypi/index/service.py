@@ -93,9 +93,13 @@ class IndexService:
         self.storage = index_storage(storage, index)
         self.policy = policy or Policy()
 
+    def here(self) -> ColumnElement[bool]:
+        """The condition for this index's projects."""
+        return Project.index_name == self.index_name
+
     def in_index(self, name: str) -> ColumnElement[bool]:
         """The condition for this index's project of that (normalised) name."""
-        return (Project.index_name == self.index_name) & (Project.name == name)
+        return self.here() & (Project.name == name)
 
     def where(self) -> dict[str, str]:
         """What signals (and so the audit log) say of the index: nothing for the built-in one."""
@@ -165,11 +169,7 @@ class IndexService:
 
     def project_names_query(self) -> Select:
         """The query behind project_names (EXPLAINed by the tests)."""
-        return (
-            select(Project.name, Project.display_name)
-            .where(Project.index_name == self.index_name, listed())
-            .order_by(Project.name)
-        )
+        return select(Project.name, Project.display_name).where(self.here(), listed()).order_by(Project.name)
 
     def project_names(self) -> list[tuple[str, str]]:
         """(canonical, display) of every project with a live file or an explicit state, by name."""
@@ -227,7 +227,7 @@ class IndexService:
 
     def counts(self) -> tuple[int, int]:
         """(projects, live files) of this index, for the start-up summary and `index list`."""
-        projects = self.session.scalar(select(func.count(Project.id)).where(Project.index_name == self.index_name))
+        projects = self.session.scalar(select(func.count(Project.id)).where(self.here()))
         files = self.session.scalar(
             select(func.count(File.id)).where(File.index_name == self.index_name, File.state == LIVE)
         )
@@ -275,6 +275,22 @@ class IndexService:
             log.warning("Removed the claim of an interrupted upload of %s and what it had stored", row.filename)
         self.bump(project)
         self.session.commit()
+
+    def file_named(self, filename: str) -> File | None:
+        """This index's row of a filename in any state (pending, live or deleted: names are not reused)."""
+        return self.session.scalar(select(File).where(File.index_name == self.index_name, File.filename == filename))
+
+    def abandon_claim(self, row_id: int) -> None:
+        """After a failed write (an upload, a promotion): settle its claim now, as a dead writer's would be
+        (the caller still holds the filename's lock)."""
+        try:
+            self.session.rollback()
+            row = self.session.get(File, row_id)
+            if row is not None and row.state == PENDING:
+                self.recover(row)
+        except Exception:  # the database may be what failed: the next writer or start-up recovers it
+            self.session.rollback()
+            log.exception("Could not settle the claim of a write that failed")
 
     def recover_dead_claims(self, project_id: int | None = None) -> set[str]:
         """Recover every pending row (of one project, or all of every index) whose writer is gone; returns the

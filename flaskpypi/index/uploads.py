@@ -8,7 +8,6 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import BinaryIO
 
-from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
 from ..core.dists import DistName, content_type, parse_filename, read_core_metadata
@@ -57,7 +56,7 @@ class Uploader(IndexService):
         dist = parse_filename(filename)
         check_agreement(form, dist)
         digests = self._digest(stream, form)
-        settled = self._settled(self._existing(dist.filename), dist, digests)
+        settled = self._settled(self.file_named(dist.filename), dist, digests)
         if settled is not None:
             return settled
         stream.seek(0)
@@ -85,7 +84,7 @@ class Uploader(IndexService):
                                             session=self.session, index=self.index_name)  # fmt: skip
                 self.session.commit()
             except BaseException:
-                self._abandon(row.id)
+                self.abandon_claim(row.id)
                 raise
         log.info("Uploaded %s (%d bytes) by %s", record.filename, record.size, uploader or "anonymous")
         signals.file_uploaded.send(self, project=project.name, filenames=[record.filename], size=record.size)
@@ -110,7 +109,7 @@ class Uploader(IndexService):
         """
         for _attempt in range(CLAIM_ATTEMPTS):
             self.session.rollback()  # see what other writers committed while this one waited
-            existing = self._existing(dist.filename)
+            existing = self.file_named(dist.filename)
             if existing is not None and existing.state == PENDING:
                 self.recover(existing)
                 continue
@@ -135,9 +134,6 @@ class Uploader(IndexService):
             raise InvalidDistribution("The uploaded file is empty.")
         check_claimed(digests, form.digests)
         return digests
-
-    def _existing(self, filename: str) -> File | None:
-        return self.session.scalar(select(File).where(File.index_name == self.index_name, File.filename == filename))
 
     @staticmethod
     def _exists_error(existing: File, dist: DistName) -> FileExists:
@@ -167,17 +163,6 @@ class Uploader(IndexService):
         row.state = PENDING
         self.session.commit()
         return row
-
-    def _abandon(self, row_id: int) -> None:
-        """After a failed write: settle the claim as a dead writer's would be (the lock is still held)."""
-        try:
-            self.session.rollback()
-            row = self.session.get(File, row_id)
-            if row is not None and row.state == PENDING:
-                self.recover(row)
-        except Exception:  # the database may be what failed: the next upload or start-up recovers it
-            self.session.rollback()
-            log.exception("Could not settle the claim of an upload that failed")
 
     def _store(self, record: FileRecord, stream: BinaryIO, metadata: bytes | None, provenance: bytes | None) -> None:
         """Write the file, then its metadata files, then the sidecar that makes it part of the index."""

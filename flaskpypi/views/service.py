@@ -281,13 +281,10 @@ class ViewService:
         """What an index holds of a project, its files loaded only when asked (None: it does not hold it)."""
         if self.layout.indexes[index].type == HOSTED:
             service = self.hosted_index(index)
-            if index == DEFAULT_INDEX:  # the built-in index's rows come from the host's per-serial caches
-                project = self.projects(name)
-                holds = project is not None and self.holds(project)
-            else:
-                project = service.project(name)
-                holds = project is not None and service.holds(project)
-            if project is None or not holds:
+            # the built-in index's rows come from the host's per-serial caches
+            find, holds = (self.projects, self.holds) if index == DEFAULT_INDEX else (service.project, service.holds)
+            project = find(name)
+            if project is None or not holds(project):
                 return None
 
             def hosted() -> list[Candidate[Any]]:

@@ -79,18 +79,17 @@ def project_page(name: str, normal: str) -> Response:
     return cached_page(etag, gathered.last_modified, mimetype, key, render)
 
 
+def _download_url(name: str, project: str, filename: str, external: bool = False) -> str:
+    """A file's download URL scoped to the view (a filename is one file in a view, whatever its index)."""
+    return url_for("indexes.download", name=name, project=project, filename=filename, _external=external)
+
+
 def _hosted_links(name: str) -> tuple[HostedLink, HostedLink]:
     """A view's links to its hosted files and their PEP 740 provenance (absolute, as the spec requires):
     downloads scoped to the view, so a file it filters out is never served through it."""
-
-    def link(project: str, filename: str, index: str) -> str:  # a filename is one file in a view, whatever index
-        return url_for("indexes.download", name=name, project=project, filename=filename)
-
-    def provenance(project: str, filename: str, index: str) -> str:
-        filename += PROVENANCE_SUFFIX
-        return url_for("indexes.download", name=name, project=project, filename=filename, _external=True)
-
-    return link, provenance
+    return (lambda project, filename, _index: _download_url(name, project, filename),
+            lambda project, filename, _index: _download_url(name, project, filename + PROVENANCE_SUFFIX,
+                                                            True))  # fmt: skip
 
 
 def _offered(gathered: Gathered) -> dict[str, HostedFile | UpstreamOffer]:
@@ -126,19 +125,15 @@ def _releases(name: str, project: str) -> Releases:
     svc = views()
     gathered = svc.gather(svc.view(name), canonical(project))
     holder = gathered.holder
-    link = links(name, gathered.name).file
-    chosen = svc.linked(gathered.name, svc.chosen(gathered), lambda p, filename, index: link(p, filename))
+    chosen = svc.linked(gathered.name, svc.chosen(gathered), lambda p, f, _index: _download_url(name, p, f, True))
     return Releases.of(holder.display or gathered.name, holder.status, holder.reason, gathered.serial, chosen)
 
 
 def links(name: str, project: str) -> Links:
     """The URLs of an index's or view's JSON API answers (downloads scoped to it)."""
 
-    def file(p: str, filename: str) -> str:
-        return url_for("indexes.download", name=name, project=p, filename=filename, _external=True)
-
     return Links(
-        file=file,
+        file=lambda p, filename: _download_url(name, p, filename, True),
         project=url_for("indexes.project", name=name, project=project, _external=True),
         release=lambda v: url_for("indexes.version_json", name=name, project=project, version=v, _external=True),
     )
