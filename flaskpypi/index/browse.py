@@ -79,15 +79,17 @@ Readable = Callable[[list[ProjectRow]], list[ProjectRow]]
 
 
 class ProjectBrowser:
-    """Listings over one SQL session."""
+    """Listings of the projects of some hosted indexes (the built-in one unless told) over one SQL session.
+    A project that several of the indexes hold is one row per index: the caller's `readable` keeps one."""
 
-    def __init__(self, session: Session, batch: int = 200) -> None:
+    def __init__(self, session: Session, batch: int = 200, indexes: Sequence[str] = (DEFAULT_INDEX,)) -> None:
         self.session = session
         self.batch = batch
+        self.indexes = tuple(indexes)
 
     def _base(self) -> Select:
         return select(Project.name, Project.display_name, Project.summary, Project.last_update, Project.id,
-                      Project.status).where(Project.index_name == DEFAULT_INDEX, listed())  # fmt: skip
+                      Project.status).where(Project.index_name.in_(self.indexes), listed())  # fmt: skip
 
     def listing(self, sort: str, after: str | None, before: str | None, size: int,
                 readable: Readable) -> ProjectPage:  # fmt: skip

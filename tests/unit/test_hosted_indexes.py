@@ -260,3 +260,19 @@ def test_migration_from_the_schema_before_indexes_sqlite(tmp_path: Path) -> None
 @pytest.mark.postgres
 def test_migration_from_the_schema_before_indexes_postgresql(postgres_url: str) -> None:
     _rows_at_0007(postgres_url)
+
+
+def test_the_ui_home_scoped_to_an_index_or_view_lists_its_own_projects(client, tmp_path: Path) -> None:
+    """`/?index=staging` lists staging's projects (not the built-in index's); a view lists its members'."""
+    assert upload(client, make_wheel(tmp_path / "d", "only-default", "1.0"), "/legacy/").status_code == 200
+    assert upload(client, make_wheel(tmp_path / "s", "only-staging", "1.0"), "/staging/legacy/").status_code == 200
+    assert upload(client, make_wheel(tmp_path / "m", "both-lib", "1.0"), "/main/legacy/").status_code == 200
+    assert upload(client, make_wheel(tmp_path / "t", "both-lib", "2.0"), "/staging/legacy/").status_code == 200
+    for path in ("/?index=staging", "/?index=staging&sort=name", "/?index=staging&q=only"):
+        text = client.get(path, headers=basic()).get_data(as_text=True)
+        assert "/project/only-staging/" in text and "/project/only-default/" not in text, path
+    plain = client.get("/", headers=basic()).get_data(as_text=True)
+    assert "/project/only-default/" in plain and "/project/only-staging/" not in plain
+    release = client.get("/?index=release&sort=name", headers=basic()).get_data(as_text=True)
+    assert release.count('href="/project/both-lib/?index=release"') == 1  # held by both members: listed once
+    assert "/project/only-staging/" in release and "/project/only-default/" not in release

@@ -44,8 +44,8 @@ def home() -> Response | str:
     sort = request.args.get("sort", SORTS[0])
     sort = sort if sort in SORTS else SORTS[0]
     access = runtime().access
-    browser = ProjectBrowser(db.session)
     view = scope.current()
+    browser = ProjectBrowser(db.session, indexes=scope.hosted(view) if view is not None else (DEFAULT_INDEX,))
     admits = scope.admits(view) if view is not None else None
     hidden = view is None and not access.can_index(who, READ, DEFAULT_INDEX)  # a private built-in index
 
@@ -53,7 +53,13 @@ def home() -> Response | str:
         if hidden:
             return []
         seen = access.visible(who, rows)
-        return [r for r in seen if admits(r[0])] if admits is not None else seen
+        if admits is None:
+            return seen
+        kept: dict[str, ProjectRow] = {}  # a project several members hold: once
+        for row in seen:
+            if admits(row[0]):
+                kept.setdefault(row[0], row)
+        return list(kept.values())
 
     if query:
         page = browser.search(query, page_number(), PER_PAGE, readable)

@@ -47,10 +47,15 @@ def current() -> ViewConfig | None:
     return views().view(name) if name else None
 
 
+def hosted(view: ViewConfig) -> list[str]:
+    """The view's hosted members (the indexes its home page lists), in priority order."""
+    return [m.index for m in view.members if runtime().layout.indexes[m.index].type == HOSTED]
+
+
 def admits(view: ViewConfig) -> Callable[[str], bool]:
     """Whether a hosted member of the view may supply a (normalised) project: its name rules."""
-    hosted = [m for m in view.members if runtime().layout.indexes[m.index].type == HOSTED]
-    return lambda name: any(m.admits(name) for m in hosted)
+    members = [m for m in view.members if m.index in hosted(view)]
+    return lambda name: any(m.admits(name) for m in members)
 
 
 def readable_count(view: ViewConfig) -> int:
