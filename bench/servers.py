@@ -286,6 +286,10 @@ class PyPICloud(Peer):
 
     def command(self, port: int) -> list[str]:
         command = gunicorn_command(self.bin, "unused", port)[:-1]
+        if not (self.config.parent / "cache.sqlite").exists():
+            # the first start fills the cache in one worker: two workers filling one SQLite file at once fail
+            # on its lock ("database is locked") on a busy machine, and gunicorn then stops
+            command[command.index("-w") + 1] = "1"
         return [*command, "--paste", str(self.config)]
 
     def served_by(self) -> str:
