@@ -115,10 +115,14 @@ class Peer(Server):
 
 
 def gunicorn_command(bin_dir: Path, app: str, port: int) -> list[str]:
-    """gunicorn with WORKERS sync workers on 127.0.0.1, no access log or control socket."""
+    """gunicorn with WORKERS sync workers on 127.0.0.1, no access log or control socket.
+
+    The timeout is 300 s, not gunicorn's 30: pypiserver's first page of a project hashes its files and sets up
+    its watchdog over the whole folder, which on a loaded machine outlasted 30 s, and gunicorn then killed the
+    worker mid-request (a 500), leaving the peer unmeasured."""
     gunicorn = str(bin_dir / "gunicorn")
     command = [gunicorn, "-c", os.devnull,  # not the checkout's gunicorn.conf.py, which is flaskpypi's
-               "-w", str(WORKERS), "-k", PEER_WORKER, "-b", f"127.0.0.1:{port}"]  # fmt: skip
+               "-w", str(WORKERS), "-k", PEER_WORKER, "-b", f"127.0.0.1:{port}", "--timeout", "300"]  # fmt: skip
     help_text = subprocess.run([gunicorn, "--help"], capture_output=True, text=True).stdout
     if "--no-control-socket" in help_text:
         command.append("--no-control-socket")
