@@ -2,8 +2,9 @@
 
 Run `python bench/root_scale.py [--large 50000] [--rounds 3]`; it writes bench/root_scale.md. Both indexes are
 served at once by `flaskpypi serve` and loaded in interleaved rounds with wrk, with Accept-Encoding: gzip as pip
-and uv send it, and without. The first run generates the larger data set and lets flaskpypi build its index
-from it (minutes); later runs reuse both.
+and uv send it, and without. The same pages served by nginx as static files (bench/static.py) are measured in the
+same rounds: their ratio is what the page's size alone costs, the ceiling for any server on this machine. The first
+run generates the larger data set and lets flaskpypi build its index from it (minutes); later runs reuse both.
 """
 
 from __future__ import annotations
@@ -12,17 +13,23 @@ import argparse
 import os
 import statistics
 import sys
+import tempfile
 import time
 from contextlib import ExitStack
 from pathlib import Path
+from urllib.request import Request, urlopen
 
 from dataset import DataSet, ensure_dataset
 from loadgen import pick
 from servers import FlaskPyPI, Paths
+from static import WORKERS as static_workers
+from static import StaticServer, write_page
 from targets import Target
 
 BENCH = Path(__file__).resolve().parent
 GZIP = {"Accept-Encoding": "gzip, deflate"}
+SERVERS = ("flaskpypi", "nginx")
+ENCODINGS = (("gzip", GZIP), ("identity", {"Accept-Encoding": "identity"}))
 
 
 class KeptFlaskPyPI(FlaskPyPI):
@@ -51,35 +58,46 @@ def main(argv: list[str] | None = None) -> int:
     generator = pick("auto")
     sizes = (args.small, args.large)
     servers = {n: KeptFlaskPyPI(paths, ensure_dataset(paths.data, n, 1), f"p{n}") for n in sizes}
-    rates: dict[tuple[int, str], list[float]] = {}
+    rates: dict[tuple[str, int, str], list[float]] = {}
     began = os.getloadavg()[0]
     with ExitStack() as stack:
         urls = {}
         for n, server in servers.items():
             print(f"flaskpypi with {n:,} projects: starting (the first time builds its index) ...", flush=True)
             server.prepare()
-            urls[n] = stack.enter_context(server.running()) + "/simple/"
+            urls[("flaskpypi", n)] = stack.enter_context(server.running()) + "/simple/"
+        docs = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="root-scale-")))
+        for n in sizes:  # the very page flaskpypi sends, as a file
+            with urlopen(Request(urls[("flaskpypi", n)], headers={"Accept-Encoding": "identity"})) as page:
+                write_page(docs, f"/p{n}/simple/", page.read())
+        static = stack.enter_context(StaticServer(docs, paths.logs / "nginx-root-scale.log").running())
+        for n in sizes:
+            urls[("nginx", n)] = f"{static}/p{n}/simple/"
         for round_ in range(args.rounds):
             for n in sizes if round_ % 2 == 0 else reversed(sizes):
-                for encoding, headers in (("gzip", GZIP), ("identity", {"Accept-Encoding": "identity"})):
-                    figures = generator.measure(Target(urls[n], headers), args.seconds, 4)
-                    rates.setdefault((n, encoding), []).append(figures.rps)
-                    print(f"  {n:>6,} projects, {encoding}: {figures.rps:,.0f} req/s", flush=True)
+                for who in SERVERS:
+                    for encoding, headers in ENCODINGS:
+                        figures = generator.measure(Target(urls[(who, n)], headers), args.seconds, 4)
+                        rates.setdefault((who, n, encoding), []).append(figures.rps)
+                        print(f"  {who} {n:>6,} projects, {encoding}: {figures.rps:,.0f} req/s", flush=True)
     ended = os.getloadavg()[0]
     lines = [
         "## `/simple/` at two index sizes",
         "",
-        f"{time.strftime('%Y-%m-%d')}; flaskpypi serve (2 workers) for each size, both running, {args.rounds} "
-        f"interleaved rounds of {args.seconds} s with {generator.describe(4)}; medians. Load average "
-        f"{began:.2f} at the start, {ended:.2f} at the end.",
+        f"{time.strftime('%Y-%m-%d')}; flaskpypi serve (2 workers) for each size, both running, and nginx "
+        f"({static_workers} workers) serving the same pages as static files (gzip: a copy compressed once); "
+        f"{args.rounds} interleaved rounds of {args.seconds} s with {generator.describe(4)}; medians. Load "
+        f"average {began:.2f} at the start, {ended:.2f} at the end.",
         "",
-        f"| Accept-Encoding | {args.small:,} projects req/s | {args.large:,} projects req/s "
+        f"| server | Accept-Encoding | {args.small:,} projects req/s | {args.large:,} projects req/s "
         "| ratio (goal: 0.5 or more) |",
-        "| --- | ---: | ---: | ---: |",
+        "| --- | --- | ---: | ---: | ---: |",
     ]
-    for encoding in ("gzip", "identity"):
-        small, large = (statistics.median(rates[(n, encoding)]) for n in sizes)
-        lines.append(f"| {encoding} | {small:,.0f} | {large:,.0f} | {large / small:.2f} |")
+    for who in SERVERS:
+        for encoding, _ in ENCODINGS:
+            small, large = (statistics.median(rates[(who, n, encoding)]) for n in sizes)
+            label = who if who == "flaskpypi" else f"{who} (static files: the ceiling)"
+            lines.append(f"| {label} | {encoding} | {small:,.0f} | {large:,.0f} | {large / small:.2f} |")
     text = "\n".join(lines) + "\n"
     print("\n" + text)
     args.output.write_text(text)
