@@ -70,7 +70,8 @@ def main(argv: list[str] | None = None) -> int:
         for n in sizes:  # the very page flaskpypi sends, as a file
             with urlopen(Request(urls[("flaskpypi", n)], headers={"Accept-Encoding": "identity"})) as page:
                 write_page(docs, f"/p{n}/simple/", page.read())
-        static = stack.enter_context(StaticServer(docs, paths.logs / "nginx-root-scale.log").running())
+        nginx = StaticServer(docs, paths.logs / "nginx-root-scale.log")
+        static = stack.enter_context(nginx.running(f"/p{args.small}/simple/"))
         for n in sizes:
             urls[("nginx", n)] = f"{static}/p{n}/simple/"
         for round_ in range(args.rounds):

@@ -75,9 +75,9 @@ class StaticServer:
         self.pgid = 0
 
     @contextmanager
-    def running(self) -> Iterator[str]:
-        """Start nginx, wait until it answers, yield its base URL (no trailing slash), stop it on exit."""
-        write_page(self.docs, "/.ready/", b"ok")
+    def running(self, probe: str) -> Iterator[str]:
+        """Start nginx, wait until `probe` (a path of a file or page it serves) answers 200, yield the base URL
+        (no trailing slash), stop nginx on exit."""
         with tempfile.TemporaryDirectory(prefix="bench-nginx-") as run:
             port = free_port()
             conf = Path(run) / "nginx.conf"
@@ -86,6 +86,6 @@ class StaticServer:
             command = [nginx(), "-c", str(conf), "-e", str(Path(run) / "error.log")]
             with process_group(command, log=self.log) as proc:
                 base = f"http://127.0.0.1:{port}"
-                wait_ready(base + "/.ready/", proc, self.log, 30)
+                wait_ready(base + probe, proc, self.log, 30)
                 self.pgid = proc.pid
                 yield base
