@@ -21,6 +21,7 @@ from urllib.request import Request, urlopen
 
 from dataset import DataSet, ensure_dataset
 from loadgen import pick
+from procs import BenchError
 from servers import FlaskPyPI, Paths
 from static import WORKERS as static_workers
 from static import StaticServer, write_page
@@ -45,6 +46,18 @@ class KeptFlaskPyPI(FlaskPyPI):
         self.setup_note = "kept"
 
 
+def complete(url: str, projects: int, timeout: float = 3600) -> None:
+    """Wait until the root lists every project: a first start answers while it still builds its index, and a
+    page whose serial moves on every request is not the page measured here."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        with urlopen(Request(url, headers={"Accept-Encoding": "identity"})) as page:
+            if page.read().count(b"<a ") >= projects:
+                return
+        time.sleep(5)
+    raise BenchError(f"{url} did not list {projects:,} projects after {timeout:.0f} s")
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--small", type=int, default=5000)
@@ -66,6 +79,7 @@ def main(argv: list[str] | None = None) -> int:
             print(f"flaskpypi with {n:,} projects: starting (the first time builds its index) ...", flush=True)
             server.prepare()
             urls[("flaskpypi", n)] = stack.enter_context(server.running()) + "/simple/"
+            complete(urls[("flaskpypi", n)], server.dataset.project_count)
         docs = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="root-scale-")))
         for n in sizes:  # the very page flaskpypi sends, as a file
             with urlopen(Request(urls[("flaskpypi", n)], headers={"Accept-Encoding": "identity"})) as page:
