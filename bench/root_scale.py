@@ -11,7 +11,10 @@ from __future__ import annotations
 
 import argparse
 import os
+import shutil
+import sqlite3
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -29,7 +32,7 @@ from targets import Target
 
 BENCH = Path(__file__).resolve().parent
 GZIP = {"Accept-Encoding": "gzip, deflate"}
-SERVERS = ("flaskpypi", "nginx")
+LABELS = {"baseline": "flaskpypi, code of {baseline}", "nginx": "nginx (static files: the ceiling)"}
 ENCODINGS = (("gzip", GZIP), ("identity", {"Accept-Encoding": "identity"}))
 
 
@@ -44,6 +47,36 @@ class KeptFlaskPyPI(FlaskPyPI):
         if not (self.instance / "db.sqlite").exists():
             super().prepare()
         self.setup_note = "kept"
+
+
+class BaselineFlaskPyPI(KeptFlaskPyPI):
+    """flaskpypi from the code in another folder (say `git archive main | tar -x -C DIR`), with this checkout's
+    venv, on a copy of the kept index: the same rounds then measure the code before a change and after it."""
+
+    def __init__(self, kept: KeptFlaskPyPI, source: Path) -> None:
+        super().__init__(kept.paths, kept.dataset, kept.instance.name + "-baseline")
+        self.kept, self.source = kept, source
+
+    def prepare(self) -> None:
+        if not (self.instance / "db.sqlite").exists():
+            shutil.rmtree(self.instance, ignore_errors=True)
+            self.instance.mkdir(parents=True)
+            subprocess.run(["cp", "-al", str(self.kept.instance / "packages"), str(self.instance)], check=True)
+            with (
+                sqlite3.connect(self.kept.instance / "db.sqlite") as src,
+                sqlite3.connect(self.instance / "db.sqlite") as dst,
+            ):
+                src.backup(dst)
+        self.setup_note = f"code of {self.source}"
+
+    def command(self, port: int) -> list[str]:
+        # the venv's editable install maps `flaskpypi` to this checkout ahead of sys.path: drop its finder
+        launch = (
+            "import sys; sys.meta_path[:] = [f for f in sys.meta_path if not getattr(f, '__module__', '')"
+            f".startswith('__editable___flaskpypi_0')]; sys.path.insert(0, {str(self.source.resolve())!r}); "
+            "from flaskpypi.cli import main; sys.argv[0] = 'flaskpypi'; sys.exit(main())"
+        )
+        return [str(self.bin / "python"), "-c", launch, *super().command(port)[1:]]
 
 
 def complete(url: str, projects: int, timeout: float = 3600) -> None:
@@ -65,21 +98,27 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--seconds", type=int, default=4)
     parser.add_argument("--output", type=Path, default=BENCH / "root_scale.md")
+    parser.add_argument("--baseline", type=Path, help="also measure flaskpypi's code in this folder (A/B)")
     args = parser.parse_args(argv)
     paths = Paths(repo=BENCH.parent, data=BENCH / ".data", venvs=BENCH / ".venvs")
     paths.logs.mkdir(parents=True, exist_ok=True)
     generator = pick("auto")
     sizes = (args.small, args.large)
-    servers = {n: KeptFlaskPyPI(paths, ensure_dataset(paths.data, n, 1), f"p{n}") for n in sizes}
+    servers: dict[tuple[str, int], KeptFlaskPyPI] = {}
+    for n in sizes:
+        servers[("flaskpypi", n)] = KeptFlaskPyPI(paths, ensure_dataset(paths.data, n, 1), f"p{n}")
+        if args.baseline:
+            servers[("baseline", n)] = BaselineFlaskPyPI(servers[("flaskpypi", n)], args.baseline)
+    measured = ("flaskpypi", "baseline", "nginx") if args.baseline else ("flaskpypi", "nginx")
     rates: dict[tuple[str, int, str], list[float]] = {}
     began = os.getloadavg()[0]
     with ExitStack() as stack:
         urls = {}
-        for n, server in servers.items():
-            print(f"flaskpypi with {n:,} projects: starting (the first time builds its index) ...", flush=True)
+        for (who, n), server in servers.items():
+            print(f"{who} with {n:,} projects: starting (the first time builds its index) ...", flush=True)
             server.prepare()
-            urls[("flaskpypi", n)] = stack.enter_context(server.running()) + "/simple/"
-            complete(urls[("flaskpypi", n)], server.dataset.project_count)
+            urls[(who, n)] = stack.enter_context(server.running()) + "/simple/"
+            complete(urls[(who, n)], server.dataset.project_count)
         docs = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="root-scale-")))
         for n in sizes:  # the very page flaskpypi sends, as a file
             with urlopen(Request(urls[("flaskpypi", n)], headers={"Accept-Encoding": "identity"})) as page:
@@ -90,7 +129,7 @@ def main(argv: list[str] | None = None) -> int:
             urls[("nginx", n)] = f"{static}/p{n}/simple/"
         for round_ in range(args.rounds):
             for n in sizes if round_ % 2 == 0 else reversed(sizes):
-                for who in SERVERS:
+                for who in measured:
                     for encoding, headers in ENCODINGS:
                         figures = generator.measure(Target(urls[(who, n)], headers), args.seconds, 4)
                         rates.setdefault((who, n, encoding), []).append(figures.rps)
@@ -108,10 +147,10 @@ def main(argv: list[str] | None = None) -> int:
         "| ratio (goal: 0.5 or more) |",
         "| --- | --- | ---: | ---: | ---: |",
     ]
-    for who in SERVERS:
+    for who in measured:
         for encoding, _ in ENCODINGS:
             small, large = (statistics.median(rates[(who, n, encoding)]) for n in sizes)
-            label = who if who == "flaskpypi" else f"{who} (static files: the ceiling)"
+            label = LABELS.get(who, who).format(baseline=args.baseline)
             lines.append(f"| {label} | {encoding} | {small:,.0f} | {large:,.0f} | {large / small:.2f} |")
     text = "\n".join(lines) + "\n"
     print("\n" + text)
