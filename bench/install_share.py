@@ -112,13 +112,13 @@ def start(stack: ExitStack, server: Server) -> Source:
     return Source(server.name, base + server.simple_path, server.pgid)
 
 
-def table(results: dict[tuple[str, str], Runs], sources: list[str]) -> list[str]:
+def table(results: dict[tuple[str, str], Runs], clients: list[str], sources: list[str]) -> list[str]:
     lines = [
         "| client | source | runs | wall s min / median / max | stalls | server CPU s (median) | server share "
         "| client CPU s (median) | flaskpypi against it (paired) |",
         "| --- | --- | ---: | --- | ---: | ---: | ---: | ---: | ---: |",
     ]
-    for client in CLIENTS:
+    for client in clients:
         ours = results[(client, "flaskpypi")].by_run
         for name in sources:
             runs = results[(client, name)]
@@ -145,8 +145,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--runs", type=int, default=20, help="installs per client and source")
     parser.add_argument("--projects", type=int, default=200, help="projects of the data set besides the 30")
     parser.add_argument("--big-files", type=int, default=100)
+    parser.add_argument("--clients", default=",".join(CLIENTS), help="comma-separated: pip, uv or both")
     parser.add_argument("--output", type=Path, default=BENCH / "install_share.md")
     args = parser.parse_args(argv)
+    clients = [c for c in args.clients.split(",") if c in CLIENTS]
     paths = Paths(repo=BENCH.parent, data=BENCH / ".data", venvs=BENCH / ".venvs")
     paths.logs.mkdir(parents=True, exist_ok=True)
     wheels = download(INSTALL_DATA / "wheels")
@@ -168,11 +170,11 @@ def main(argv: list[str] | None = None) -> int:
         env = client_env(paths.data / "clients-share")
         began = os.getloadavg()[0]
         for n in range(args.runs):
-            for client in CLIENTS:
+            for client in clients:
                 for source in sources[n % len(sources) :] + sources[: n % len(sources)]:
                     timed(client, source, pins, env, results.setdefault((client, source.name), Runs()), n)
             print(f"run {n + 1} of {args.runs} (load {os.getloadavg()[0]:.2f}): " + ", ".join(
-                f"{c} {s.name} {results[(c, s.name)].wall[-1]:.2f} s" for c in CLIENTS for s in sources
+                f"{c} {s.name} {results[(c, s.name)].wall[-1]:.2f} s" for c in clients for s in sources
                 if results[(c, s.name)].wall), flush=True)  # fmt: skip
         ended = os.getloadavg()[0]
     lines = [
@@ -185,7 +187,7 @@ def main(argv: list[str] | None = None) -> int:
         "CPU: the client and its children. Paired: median over runs of that source's time / flaskpypi's in the "
         f"same run (above 1x: flaskpypi faster). Load average {began:.2f} at the start, {ended:.2f} at the end.",
         "",
-        *table(results, [s.name for s in sources]),
+        *table(results, clients, [s.name for s in sources]),
     ]
     text = "\n".join(lines) + "\n"
     print("\n" + text)
