@@ -21,14 +21,15 @@ from pathlib import Path
 
 from cached_install import DATA as INSTALL_DATA
 from cached_install import download
-from dataset import BIG_PROJECT, DataSet, ensure_dataset
+from dataset import BIG_FILE_PROJECT, BIG_PROJECT, DataSet, ensure_dataset
 from installs import client_env, install
 from loadgen import LoadGenerator, Measurement, pick
 from packaging.utils import parse_wheel_filename
 from procs import BenchError, answers_ok
 from report import CLIENTS, ServerRun, document
 from servers import SERVERS, Paths, Server
-from targets import ENDPOINTS, Target, discover
+from static import StaticServer
+from targets import BIG_DOWNLOAD, ENDPOINTS, Target, discover
 
 BENCH = Path(__file__).resolve().parent
 PATHS = Paths(repo=BENCH.parent, data=BENCH / ".data", venvs=BENCH / ".venvs")
@@ -175,6 +176,32 @@ class Bench:
             self.runs[server.name].memory_mb = server.memory_mb()
 
 
+def static_ceiling(bench: Bench, dataset: DataSet, rounds: int) -> str:
+    """A line on the ceiling of the 20 MB row: nginx serving the same wheel as a static file (sendfile), measured
+    under the same load in rounds alternating with flaskpypi's download of it. No server answers faster here."""
+    ours = bench.targets.get("flaskpypi", {}).get(BIG_DOWNLOAD)
+    if not isinstance(ours, Target) or bench.runs["flaskpypi"].failed:
+        return ""
+    path = f"/{BIG_FILE_PROJECT}/{ours.url.rsplit('/', 1)[-1]}"
+    rates: dict[str, list[float]] = {"nginx": [], "flaskpypi": []}
+    try:
+        with StaticServer(dataset.packages, PATHS.logs / "nginx-ceiling.log").running(path) as base:
+            sides = {"nginx": Target(base + path, ours.headers), "flaskpypi": ours}
+            for round_ in range(rounds):
+                for side in rotated(list(sides), round_):
+                    rates[side].append(measure(sides[side], bench.load, sides[side].url).rps)
+    except BenchError as error:
+        return f"Ceiling of the {BIG_DOWNLOAD} row: not measured ({error})."
+    nginx, flaskpypi = (sorted(rates[side])[(rounds - 1) // 2] for side in ("nginx", "flaskpypi"))
+    print(f"ceiling: nginx {nginx:,.1f} req/s, flaskpypi {flaskpypi:,.1f} req/s on the 20 MB wheel", flush=True)
+    return (
+        f"Ceiling of the {BIG_DOWNLOAD} row: nginx serving the same file as a static file (sendfile, 2 workers) "
+        f"gives {nginx:,.1f} req/s on this machine, flaskpypi {flaskpypi:,.1f} req/s ({flaskpypi / nginx:.0%} of "
+        f"it) in {rounds} rounds alternating with it under the same load; no server here goes above nginx's rate, "
+        f"so a peer above {nginx / 3:,.1f} req/s cannot be beaten 3x in this row."
+    )
+
+
 def context(dataset: DataSet, load: Load, args: argparse.Namespace, loads: tuple[float, float]) -> list[str]:
     """The lines that say on what, with what and how fairly the figures were taken."""
     return [
@@ -222,11 +249,12 @@ def main(argv: list[str] | None = None) -> int:
         bench.start(stack, dataset)
         began = os.getloadavg()[0]
         bench.endpoints(args.rounds)
+        ceiling = static_ceiling(bench, dataset, args.rounds)
         bench.installs(args.installs, pins, PATHS.data / "clients", args.install_budget)
         bench.memory()
         ended = os.getloadavg()[0]
     runs = list(bench.runs.values())
-    text = document(context(dataset, load, args, (began, ended)), runs)
+    text = document(context(dataset, load, args, (began, ended)) + ([ceiling] if ceiling else []), runs)
     print("\n" + text)
     args.output.write_text(text)
     print(f"written to {args.output}")

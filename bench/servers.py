@@ -364,4 +364,18 @@ def group_pss(pgid: int) -> int:
     return total
 
 
+def group_cpu(pgid: int) -> float:
+    """Seconds of CPU (user + system) the processes of a process group have used, with their reaped children
+    (Linux /proc); the difference of two readings is what the group spent in between."""
+    ticks = 0
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+            if int(fields[2]) == pgid:
+                ticks += sum(int(f) for f in fields[11:15])  # utime, stime, cutime, cstime
+        except (OSError, IndexError, ValueError):
+            continue
+    return ticks / os.sysconf("SC_CLK_TCK")
+
+
 SERVERS: dict[str, type[Server]] = {cls.name: cls for cls in (FlaskPyPI, PyPIServer, Devpi, PyPICloud)}

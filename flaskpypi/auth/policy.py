@@ -14,7 +14,7 @@ counter: a request costs no query for them, and a change is seen by the very nex
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Hashable, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
@@ -115,6 +115,24 @@ class AccessPolicy:
             if (principal is None or self._token_allows(principal, READ, p[0]))
             and (admin or self._decide(principal, ids, READ, acls.get(p[0]) or Acl(), defaults))
         ]  # fmt: skip
+
+    def named_users(self, projects: Sequence[str]) -> frozenset[str]:
+        """The user names that grants on these (normalised) projects name; one ACL lookup."""
+        return frozenset(user for acl in self.backend.project_acls(projects).values() for user in acl.users)
+
+    def sight(self, principal: Principal | None, named: frozenset[str]) -> Hashable:
+        """What `visible()` depends on for this principal besides the projects and grants: askers with equal
+        sights see the same projects. `named` is `named_users()` of those projects: a user no grant names
+        sees what the groups they act as see, so readers share one walk over the names per group set."""
+        if principal is None:
+            return None
+        if not self.backend.versioned:
+            return principal  # its groups and admin flag are asked afresh: kept per asker, not per request
+        scope = principal.token_projects if principal.via_token else None
+        if self._backend_admin(principal):
+            return ("admin", scope)
+        name = principal.name if principal.name in named else None
+        return (frozenset(self.identities(principal)), name, scope)
 
     def _decide(self, principal: Principal | None, ids: set[str], permission: str, acl: Acl,
                 defaults: Defaults) -> bool:  # fmt: skip

@@ -99,8 +99,8 @@ def _head(title: str, extra: str = "") -> str:
 
 
 def root_html(projects: list[tuple[str, str]], href: str) -> str:
-    """The /simple/ page: one anchor per project (canonical, display); href has a {name} slot."""
-    links = "".join(f'<a href="{escape(href.format(name=n))}">{escape(d)}</a><br>\n' for n, d in projects)
+    """The /simple/ page: one anchor per line per project (canonical, display); href has a {name} slot."""
+    links = "".join(f'<a href="{escape(href.format(name=n))}">{escape(d)}</a>\n' for n, d in projects)
     return _head("Simple index") + links + "</body>\n</html>\n"
 
 

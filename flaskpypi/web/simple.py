@@ -22,6 +22,7 @@ from .files import file_url, provenance_url
 from .pages import cached_page, page_cache, serial_cache
 
 bp = Blueprint("simple", __name__)
+ROOT_HREF = "{name}/"  # a project's page relative to /simple/
 
 
 def _format() -> str:
@@ -42,10 +43,11 @@ def root_no_slash() -> Response:
 def root() -> Response:
     """Every project the asker may read (anonymous askers of a private index get a 401 to log in).
 
-    What an asker sees is decided once per serial, access counter and asker, not per name per request."""
+    What an asker sees is decided once per serial, access counter and sight (the groups they act as, their
+    name only when a grant names them, a token's scope), not per name per request. Links are relative
+    (PEP 503 allows it): a fifth less to send at 50,000 projects, and the page is the same under any prefix."""
     if runtime().layout.default_view:
-        href = url_for("simple.project", project="NAME").replace("NAME", "{name}")
-        return indexes.root_page(runtime().layout.default_view, href)
+        return indexes.root_page(runtime().layout.default_view, ROOT_HREF)
     require_index(READ, DEFAULT_INDEX)  # the built-in index with a read grant is private to its grantees
     fmt, access, who = _format(), runtime().access, principal()
     counters = generations()
@@ -53,13 +55,15 @@ def root() -> Response:
     if who is None and not access.can(None, READ):
         raise Unauthorized("Authentication required.")
     names = page_cache().remember(("names", serial), index().project_names)
-    seen = serial_cache("visible", 256).get((serial, counters[ACCESS]), who, lambda: _seen(who, names))
-    key = ("root", serial, fmt, request.script_root, seen.digest)
-    href = url_for("simple.project", project="NAME").replace("NAME", "{name}")
+    kept, generation = serial_cache("visible", 256), (serial, counters[ACCESS])
+    named = kept.get(generation, "named", lambda: access.named_users([n for n, _ in names]))
+    sight = access.sight(who, named)
+    seen = kept.get(generation, ("seen", sight), lambda: _seen(who, names))
+    key = ("root", serial, fmt, seen.digest)
     if fmt == pages.JSON_V1:
         render = lambda: pages.root_json(seen.projects)  # noqa: E731
     else:
-        render = lambda: pages.root_html(seen.projects, href)  # noqa: E731
+        render = lambda: pages.root_html(seen.projects, ROOT_HREF)  # noqa: E731
     etag = f"{serial}-{seen.digest}-{fmt.rsplit('.', 1)[-1]}"
     return cached_page(etag, None, _mimetype(fmt), key, render)
 

@@ -112,3 +112,20 @@ def test_config_plugin_checks_passwords_and_groups() -> None:
 def test_malformed_grants_are_refused_with_the_setting_named(grants) -> None:
     with pytest.raises(SettingsError, match="grants"):
         policy(grants=grants)
+
+
+def test_askers_who_see_the_same_projects_share_a_sight() -> None:
+    """The root keeps one list of visible projects per sight: a user no grant names counts by their groups."""
+    access = policy(grants={"secret": {"alice": "read", "group:team": "read"}})
+    named = access.named_users(["secret", "open"])
+    assert named == {"alice"}
+    assert access.sight(BOB, named) == access.sight(Principal("eve"), named)  # neither named nor grouped
+    assert access.sight(ALICE, named) != access.sight(BOB, named)  # named by a grant
+    assert access.sight(CAROL, named) != access.sight(BOB, named)  # acts as group team
+    assert access.sight(None, named) != access.sight(BOB, named)
+    assert access.sight(token("bob", {"open"}, READ), named) != access.sight(BOB, named)  # a scoped token
+    assert access.sight(ROOT, named) != access.sight(BOB, named)
+    for who in (None, ALICE, BOB, CAROL, Principal("eve"), ROOT, token("bob", {"open"}, READ)):
+        assert [p for (p,) in access.visible(who, [("open",), ("secret",)])] == (
+            ["open", "secret"] if who in (ALICE, CAROL, ROOT) else ["open"]
+        ), who

@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 from typing import Any
+from urllib.parse import urljoin
 
 import pytest
 
@@ -61,6 +62,36 @@ def test_the_ui_lists_no_projects_until_login(client, tmp_path: Path) -> None:
     assert client.get("/simple/").status_code == 401
     login(client, "alice", "alice-password")  # the session reads what alice may read
     assert "hidden-gem" in client.get("/simple/").get_data(as_text=True)
+
+
+def root_names(client, who: str) -> set[str]:
+    """The projects /simple/ lists to one user (links resolved as a client resolves them)."""
+    response = client.get("/simple/", headers=basic(who, who + "-password"))
+    assert response.status_code == 200
+    return {urljoin("/simple/", href).split("/")[2] for href in re.findall(r'<a href="([^"]+)"', response.text)}
+
+
+def test_the_root_lists_a_private_project_to_its_grantees_only_and_at_once(client, tmp_path: Path) -> None:
+    """Askers share the visible list when they see alike; a grant to a user or a group is seen at once."""
+    admin = basic()
+    for name in ("alice", "bob", "carol", "dave"):
+        add_user(client, name, name + "-password")
+    assert client.post("/api/admin/groups", json={"name": "team"}, headers=admin).status_code == 201
+    assert client.put("/api/admin/groups/team/members/carol", headers=admin).status_code == 200
+    for name in ("open-lib", "secret-lib"):
+        assert upload(client, make_wheel(tmp_path, name, "1.0")).status_code == 200
+    grant = "/api/admin/projects/secret-lib/grants/"
+    assert client.put(grant + "user/alice", json={"permission": "read"}, headers=admin).status_code == 200
+    expect = {"alice": {"open-lib", "secret-lib"}, "bob": {"open-lib"}, "carol": {"open-lib"}, "dave": {"open-lib"}}
+    for who in ("bob", "alice", "carol", "dave", "alice", "bob"):  # bob and dave see alike, carol acts as team
+        assert root_names(client, who) == expect[who], who
+    assert client.put(grant + "group/team", json={"permission": "read"}, headers=admin).status_code == 200
+    assert root_names(client, "carol") == {"open-lib", "secret-lib"}  # at once, through her group
+    assert root_names(client, "bob") == {"open-lib"} == root_names(client, "dave")
+    assert client.put(grant + "user/bob", json={"permission": "read"}, headers=admin).status_code == 200
+    assert root_names(client, "bob") == {"open-lib", "secret-lib"} and root_names(client, "dave") == {"open-lib"}
+    assert client.delete(grant + "user/alice", headers=admin).status_code == 200
+    assert root_names(client, "alice") == {"open-lib"} and "secret-lib" in root_names(client, "carol")
 
 
 @pytest.mark.parametrize("target", ["//evil.example/x", "https://evil.example/", "javascript:alert(1)"])
