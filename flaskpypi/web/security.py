@@ -33,7 +33,8 @@ class SessionInterface(SecureCookieSessionInterface):
     def open_session(self, app: Flask, request: Request) -> SecureCookieSession | None:
         """Flask's, without building the signing serializer when the request brings no session cookie (most
         requests: pip, uv and every download), since Flask's answer then is a new empty session anyway."""
-        if app.secret_key and not request.cookies.get(self.get_cookie_name(app)):
+        if app.secret_key and not ("HTTP_COOKIE" in request.environ  # no Cookie header: no cookies to parse
+                                   and request.cookies.get(self.get_cookie_name(app))):  # fmt: skip
             return self.session_class()
         return super().open_session(app, request)
 
@@ -43,7 +44,10 @@ class SessionInterface(SecureCookieSessionInterface):
         if session or session.modified:
             super().save_session(app, session, response)
         elif session.accessed:  # flask-login's after_request hook looks at every request's session
-            response.vary.add("Cookie")
+            if "Vary" in response.headers:
+                response.vary.add("Cookie")
+            else:  # what vary.add gives, without parsing and writing back a header set
+                response.headers.add("Vary", "Cookie")
 
     def get_cookie_secure(self, app: Flask) -> bool:
         if self.mode == "auto":
