@@ -7,6 +7,7 @@ from __future__ import annotations
 import functools
 import hashlib
 import importlib
+import os
 import threading
 import time
 from collections.abc import Callable, Hashable, Iterator, Sequence
@@ -23,6 +24,7 @@ from sqlalchemy import (
     String,
     TypeDecorator,
     column,
+    event,
     insert,
     table,
     text,
@@ -143,7 +145,7 @@ def pg_lock(engine: Engine, name: str, wait: float | None) -> Iterator[bool]:
         lock.release()
 
 
-# -- counters: what changed, read in one cheap query per request ---------------------------------
+# -- counters: what changed, read once per request (on SQLite only when the file changed) -------------
 
 SERIAL = "serial"  # grows with every change of the index (files, projects, statuses)
 ACCESS = "access"  # grows with every change of users, groups, grants and the run-time defaults
@@ -165,6 +167,78 @@ def _counters_sql(names: tuple[str, ...]) -> str:
         raise ValueError(f"Counter names must be identifiers: {names!r}")
     listed = ", ".join(f"'{name}'" for name in names)
     return f"SELECT name, value FROM counters WHERE name IN ({listed})"  # noqa: S608 (identifiers only)
+
+
+class Counters:
+    """Reads the counters for each request: one query on a pooled connection (PostgreSQL, or any database)."""
+
+    def __init__(self, engine: Engine, names: Sequence[str] = (SERIAL, ACCESS)) -> None:
+        self.engine = engine
+        self.names = tuple(names)
+
+    def read(self) -> dict[str, int]:
+        """{counter name: value} now; a change committed anywhere (any process, any host) is seen."""
+        with self.engine.connect() as conn:
+            return read_counters(conn, self.names)
+
+
+class SqliteCounters(Counters):
+    """The counters of an SQLite file, re-read only when `PRAGMA data_version` says the file changed.
+
+    The pragma answers from the connection's own state (no table is read) and moves with every commit of any
+    other connection, in this process or another, so a change is seen on the very next request. The
+    process keeps one autocommit connection of its own for it, opened again after a fork (it is never used
+    across one) and after the engine is disposed (the database may have been re-created).
+    """
+
+    def __init__(self, engine: Engine, names: Sequence[str] = (SERIAL, ACCESS)) -> None:
+        super().__init__(engine, names)
+        self._lock = threading.Lock()
+        self._conn: Any = None
+        self._pid = 0
+        self._version: int | None = None
+        self._values: dict[str, int] = {}
+        self._inherited: list[Any] = []  # connections opened before a fork: never used, never closed
+        event.listen(engine, "engine_disposed", lambda _conn: self.close())
+
+    def read(self) -> dict[str, int]:
+        with self._lock:
+            conn = self._connection()
+            version = conn.execute("PRAGMA data_version").fetchone()[0]
+            if version != self._version:  # read after the pragma: a commit in between moves it again
+                found = dict(conn.execute(_counters_sql(self.names)).fetchall())
+                self._values = {name: int(found.get(name) or 0) for name in self.names}
+                self._version = version
+            return self._values
+
+    def _connection(self) -> Any:
+        if self._conn is not None and self._pid != os.getpid():
+            self._inherited.append(self._conn)  # closing it in the child would drop the parent's file locks
+            self._conn = None
+        if self._conn is None:
+            dialect = self.engine.dialect
+            args, kwargs = dialect.create_connect_args(self.engine.url)
+            kwargs.update(check_same_thread=False, isolation_level=None)  # autocommit: no snapshot is held
+            self._conn = dialect.loaded_dbapi.connect(*args, **kwargs)
+            self._pid = os.getpid()
+            self._version = None
+        return self._conn
+
+    def close(self) -> None:
+        """Close this process's connection (the next read opens another)."""
+        with self._lock:
+            conn, self._conn, self._version = self._conn, None, None
+            if conn is not None and self._pid == os.getpid():
+                conn.close()
+
+
+def counters(engine: Engine, names: Sequence[str] = (SERIAL, ACCESS)) -> Counters:
+    """The counters' reader for an engine: SqliteCounters for an SQLite file, else one query a read."""
+    database = engine.url.database or ""
+    in_memory = database in ("", ":memory:") or "mode=memory" in database or engine.url.query.get("mode") == "memory"
+    if engine.dialect.name == "sqlite" and not in_memory:
+        return SqliteCounters(engine, names)
+    return Counters(engine, names)
 
 
 def bump_counter(session: Session | Connection, name: str) -> None:

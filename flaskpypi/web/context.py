@@ -18,8 +18,9 @@ from ..index.cached import CacheIndex
 from ..index.models import Project
 from ..index.uploads import Uploader
 from ..runtime import Runtime
-from ..sql import ACCESS, SERIAL, read_counters
+from ..sql import ACCESS, SERIAL
 from ..views import ViewService
+from .database import COUNTERS
 from .pages import serial_cache
 
 SAFE_METHODS = ("GET", "HEAD", "OPTIONS", "TRACE")
@@ -76,11 +77,11 @@ def _holds(found: Project) -> bool:
 
 
 def generations() -> dict[str, int]:
-    """The index's `serial` and `access` counters as this request first saw them (one query a request):
-    what the per-process caches are keyed by, so a change anywhere is seen on the very next request."""
-    if "generations" not in g:  # on a connection of its own: a request answered from caches opens no session
-        with db.engine.connect() as conn:
-            g.generations = read_counters(conn, (SERIAL, ACCESS))
+    """The index's `serial` and `access` counters as this request first saw them (one read a request, see
+    sql.Counters): what the per-process caches are keyed by, so a change anywhere is seen on the very next
+    request. Read apart from the request's session: a request answered from caches opens none."""
+    if "generations" not in g:
+        g.generations = current_app.extensions[COUNTERS].read()
     return g.generations
 
 

@@ -36,7 +36,7 @@ from ..index.migrate import REBUILD, head_revision, start_lock, upgrade
 from ..index.rebuild import Rebuilder
 from ..index.service import IndexService
 from ..settings import Settings
-from ..sql import UNBOUNDED
+from ..sql import UNBOUNDED, counters
 from .watchdog import watchdog
 
 log = logging.getLogger(__name__)
@@ -45,6 +45,7 @@ GRACE = 2.0  # the server's own statement timeout fires first; the watchdog only
 PROBE_KEY = "flaskpypi-readyz/probe"
 START_WAIT = 60.0  # seconds a starting worker waits for another's rebuild (gunicorn's timeout is 120)
 EXTENSION = "flaskpypi.database"
+COUNTERS = "flaskpypi.counters"  # the app's sql.Counters: what each request reads first
 
 
 class Unavailable(Exception):
@@ -182,6 +183,7 @@ def init_database(app: Flask, settings: Settings) -> None:
     app.before_request(_repair_gate)
     with app.app_context():
         _install_guards(db.engine, settings)
+        app.extensions[COUNTERS] = counters(db.engine)
         prepare_database(app)
 
 

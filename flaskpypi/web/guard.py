@@ -68,6 +68,9 @@ class GuardedRequest(Request):
 
 def check_request_line() -> None:
     """before_request: the path, the query and the headers carry no unstorable text."""
+    environ = request.environ
+    if not environ.get("QUERY_STRING") and _plain(environ):
+        return  # the usual case: ASCII without NUL can hold neither NUL nor a surrogate once decoded
     headers = request.headers
     if not (UNSTORABLE.search(request.path) or request.args or UNSTORABLE.search("\n".join(headers.values()))
             or any(UNSTORABLE.search(name) for name in headers.keys())):  # fmt: skip
@@ -78,6 +81,13 @@ def check_request_line() -> None:
         raise refuse("query string")
     if unstorable(list(request.headers.items())):
         raise refuse("request header")
+
+
+def _plain(environ: dict[str, Any]) -> bool:
+    """Whether every text of the WSGI environ (the path, the header names and values...) is ASCII without NUL:
+    one join and two C-level scans, where the full check decodes the path and walks the headers."""
+    text = "".join([*environ, *(value for value in environ.values() if type(value) is str)])
+    return text.isascii() and "\x00" not in text
 
 
 class BodyGuard:

@@ -16,6 +16,7 @@ import logging
 import os
 import time
 from collections.abc import Iterator
+from dataclasses import dataclass
 from typing import Any
 
 from flask import Blueprint, Flask, Response, current_app, g, request
@@ -106,18 +107,37 @@ def _start() -> None:
 def _finish(response: Response) -> Response:
     started = g.pop("metrics_started", None)
     endpoint = request.endpoint or "unmatched"
-    status = response.status_code
-    REQUESTS.labels(endpoint, request.method, str(status)).inc()
+    method, status = request.method, response.status_code
+    series = _SERIES.get((endpoint, method, status)) or _series(endpoint, method, status)
+    series.requests.inc()
     elapsed = time.perf_counter() - started if started is not None else 0.0
-    LATENCY.labels(endpoint).observe(elapsed)
+    series.latency.observe(elapsed)
     if current_app.extensions["flaskpypi"].settings.access_log:
         _access_line(response, elapsed)
-    if request.method == "POST" and endpoint.startswith(UPLOAD_ENDPOINTS):
+    if method == "POST" and endpoint.startswith(UPLOAD_ENDPOINTS):
         unchanged = status == 200 and "already exists" in response.get_data(as_text=True)
         UPLOADS.labels("unchanged" if unchanged else "created" if status == 200 else "refused").inc()
-    elif endpoint in DOWNLOAD_ENDPOINTS:
-        DOWNLOADS.labels(str(status)).inc()
+    elif series.downloads is not None:
+        series.downloads.inc()
     return response
+
+
+@dataclass(frozen=True)
+class _Series:
+    """The labelled children a request's (endpoint, method, status) counts in."""
+
+    requests: Any
+    latency: Any
+    downloads: Any
+
+
+_SERIES: dict[tuple[str, str, int], _Series] = {}  # found once per process: labels() locks and validates
+
+
+def _series(endpoint: str, method: str, status: int) -> _Series:
+    downloads = DOWNLOADS.labels(str(status)) if endpoint in DOWNLOAD_ENDPOINTS else None
+    found = _Series(REQUESTS.labels(endpoint, method, str(status)), LATENCY.labels(endpoint), downloads)
+    return _SERIES.setdefault((endpoint, method, status), found)
 
 
 def _access_line(response: Response, elapsed: float) -> None:

@@ -19,6 +19,8 @@ HEADERS = {
     "X-Content-Type-Options": "nosniff",
     "Referrer-Policy": "same-origin",  # private project names in URLs do not leak to linked sites
 }
+HARDENING = tuple(HEADERS.items())  # for a view that builds its headers in one list (downloads)
+_NAMES = frozenset(name.lower() for name in HEADERS)
 
 
 class SessionInterface(SecureCookieSessionInterface):
@@ -31,9 +33,21 @@ class SessionInterface(SecureCookieSessionInterface):
     def open_session(self, app: Flask, request: Request) -> SecureCookieSession | None:
         """Flask's, without building the signing serializer when the request brings no session cookie (most
         requests: pip, uv and every download), since Flask's answer then is a new empty session anyway."""
-        if app.secret_key and not request.cookies.get(self.get_cookie_name(app)):
+        if app.secret_key and not ("HTTP_COOKIE" in request.environ  # no Cookie header: no cookies to parse
+                                   and request.cookies.get(self.get_cookie_name(app))):  # fmt: skip
             return self.session_class()
         return super().open_session(app, request)
+
+    def save_session(self, app: Flask, session: SecureCookieSession, response: Response) -> None:  # type: ignore[override]
+        """Flask's, without working out the cookie's settings for an empty session left unchanged (nearly
+        every request): Flask then sets no cookie either, and only adds Vary: Cookie if it was looked at."""
+        if session or session.modified:
+            super().save_session(app, session, response)
+        elif session.accessed:  # flask-login's after_request hook looks at every request's session
+            if "Vary" in response.headers:
+                response.vary.add("Cookie")
+            else:  # what vary.add gives, without parsing and writing back a header set
+                response.headers.add("Vary", "Cookie")
 
     def get_cookie_secure(self, app: Flask) -> bool:
         if self.mode == "auto":
@@ -50,8 +64,13 @@ def init_security(app: Flask, settings: Settings) -> None:
     app.config.update(SESSION_COOKIE_SECURE=mode == "true", REMEMBER_COOKIE_SECURE=mode != "false",
                       REMEMBER_COOKIE_HTTPONLY=True, REMEMBER_COOKIE_SAMESITE="Lax")  # fmt: skip
 
-    @app.after_request
-    def _headers(response: Response) -> Response:
-        for name, value in HEADERS.items():
-            response.headers.setdefault(name, value)
-        return response
+    app.after_request(harden)
+
+
+def harden(response: Response) -> Response:
+    """Add the hardening headers a response does not set itself, in one pass over its headers."""
+    headers = response.headers
+    present = _NAMES.intersection(name.lower() for name, _ in headers)
+    if len(present) < len(HARDENING):
+        headers.extend([(name, value) for name, value in HARDENING if name.lower() not in present])
+    return response

@@ -86,3 +86,33 @@ def test_defaults_and_grants_changed_on_one_host_apply_on_the_others_next_reques
     admin_call(a, "DELETE", "/api/admin/projects/guarded/grants/user/admin")
     admin_call(a, "DELETE", "/api/admin/projects/guarded/grants/user/alice")
     assert _statuses(b, "/simple/guarded/") == {200}
+
+
+def _downloads(server: LiveServer, path: str, auth: tuple[str, str] | None = None) -> set[tuple[int, str | None]]:
+    """(status, Cache-Control) of ROUNDS kept-alive downloads: whatever worker of `server` takes each."""
+    with requests.Session() as session:
+        answers = [session.get(server.url + path.lstrip("/"), auth=auth, timeout=30) for _ in range(ROUNDS)]
+    return {(r.status_code, r.headers.get("Cache-Control") if r.ok else None) for r in answers}
+
+
+def test_anonymous_downloads_kept_by_one_host_follow_grants_and_deletes_made_on_the_other(
+    hosts: list[LiveServer], tmp_path: Path
+) -> None:
+    a, b = hosts
+    wheel = make_wheel(tmp_path / "dists", "kept-download", "1.0")
+    path = f"/packages/kept-download/{wheel.name}"
+    _upload(a, wheel)
+    add_users(a, "alice")
+    alice = ("alice", PASSWORDS["alice"])
+    public, private = "public, max-age=31536000, immutable", "private, max-age=31536000, immutable"
+    assert _downloads(b, path) == {(200, public)}  # b's workers now keep this download's answer
+
+    admin_call(a, "PUT", "/api/admin/projects/kept-download/grants/user/alice", {"permission": "read"})
+    assert _downloads(b, path) == {(404, None)}  # private to its grantees: hidden from anyone else
+    assert _downloads(b, path, alice) == {(200, private)}
+
+    admin_call(a, "DELETE", "/api/admin/projects/kept-download/grants/user/alice")
+    assert _downloads(b, path) == {(200, public)}
+    response = requests.delete(a.url + f"api/projects/kept-download/files/{wheel.name}", auth=ADMIN, timeout=30)
+    assert response.status_code == 200, response.text
+    assert _downloads(b, path) == {(404, None)}
