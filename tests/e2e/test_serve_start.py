@@ -161,3 +161,16 @@ def test_a_start_on_a_populated_storage_reads_only_the_temp_folder(tmp_path: Pat
     monkeypatch.setattr(os, "scandir", walk)
     assert FileStorage((tmp_path / "packages").as_uri()).sweep_temporary() == 1
     assert read == [str(tmp_path / "packages" / ".tmp")]
+
+
+def test_only_storages_whose_clients_cross_a_fork_are_built_in_the_master(tmp_path: Path) -> None:
+    """file:// and memory:// are shared by the forked workers; s3fs (fsspec's async filesystems) refuses to
+    work in a forked child ("not fork-safe"), so with it each worker builds its own app (serving.post_fork)."""
+    from flaskpypi.serving import fork_safe
+    from flaskpypi.storage import load_storage
+
+    assert fork_safe(load_storage((tmp_path / "packages").as_uri()))
+    assert fork_safe(load_storage("memory://fork"))
+    pytest.importorskip("flaskpypi_s3")
+    s3 = load_storage("s3://bucket/packages", {"endpoint_url": "http://127.0.0.1:9", "key": "k", "secret": "s"})
+    assert not fork_safe(s3)
