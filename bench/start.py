@@ -35,6 +35,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--peer", default="pypiserver", choices=sorted(set(SERVERS) - {"flaskpypi"}))
     parser.add_argument("--data", type=Path, default=BENCH / ".data",
                         help="data set folder (default bench/.data); the servers' copies go in its start/")  # fmt: skip
+    parser.add_argument("--repo", type=Path, default=BENCH.parent,
+                        help="checkout whose .venv runs flaskpypi (default: this one)")  # fmt: skip
     return parser.parse_args(argv)
 
 
@@ -70,7 +72,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
 
     dataset = ensure_dataset(args.data, args.projects, args.big_files)
-    paths = Paths(repo=BENCH.parent, data=args.data / "start", venvs=BENCH / ".venvs")
+    paths = Paths(repo=args.repo.resolve(), data=args.data / "start", venvs=BENCH / ".venvs")
     paths.logs.mkdir(parents=True, exist_ok=True)
     servers = [SERVERS["flaskpypi"](paths, dataset), SERVERS[args.peer](paths, dataset)]
     times: dict[str, list[float]] = {s.name: [] for s in servers}
