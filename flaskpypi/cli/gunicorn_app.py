@@ -12,7 +12,9 @@ from gunicorn.app.base import BaseApplication
 
 class Server(BaseApplication):
     """gunicorn with the given options; GUNICORN_CMD_ARGS (e.g. "--access-logfile -") is applied on top,
-    as the gunicorn command does. Each worker builds its own app with create_app()."""
+    as the gunicorn command does. The master builds the app once and forks the workers with it (the hooks
+    in flaskpypi/serving.py: when_ready builds it, post_fork drops inherited connections, on_reload builds
+    a new one on SIGHUP, child_exit sweeps a dead worker's partial files)."""
 
     def __init__(self, options: Mapping[str, Any]) -> None:
         self.options = dict(options)
@@ -29,7 +31,8 @@ class Server(BaseApplication):
                 self.cfg.set(key.lower(), value)
 
     def load(self) -> Flask:
-        """The app, built in the worker (not preloaded: database connections are never shared across a fork)."""
+        """The app, built by create_app() in the master (serving.when_ready), which keeps no database connection
+        open across the fork (serving.post_fork drops any a worker inherits)."""
         from .. import create_app
 
         return create_app()

@@ -4,18 +4,24 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator
+from contextlib import AbstractContextManager
 from typing import Any, BinaryIO
 
 import fsspec
 
 from . import FileMeta, StoredFile
-from .base import FsspecStorage, check_digest, copy_hashing, held_tempfile, sweep_abandoned
+from .base import FsspecStorage, HeldTemp, check_digest, copy_hashing, held_tempfile, sweep_abandoned
 
 TEMP_PREFIX = ".tmp-"
+TEMP_FOLDER = ".tmp"  # under the root: the same filesystem, so the rename into place stays atomic
 
 
 class FileStorage(FsspecStorage):
-    """Files under a directory, `<root>/<project>/<filename>`; the directory is created when missing."""
+    """Files under a directory, `<root>/<project>/<filename>`; the directory is created when missing.
+
+    Partial files are written in `<root>/.tmp/` and renamed into place when complete, so the start-up sweep
+    of those a dead writer left reads one folder, never the whole tree; listings skip dot-folders.
+    """
 
     def make_filesystem(self, url: str, options: dict[str, Any]) -> tuple[fsspec.AbstractFileSystem, str]:
         fs, root = fsspec.core.url_to_fs(url, **options)
@@ -24,9 +30,8 @@ class FileStorage(FsspecStorage):
 
     def put(self, key: str, data: BinaryIO, meta: FileMeta | None = None) -> None:
         path = self.path(key)
-        folder = os.path.dirname(path)
-        os.makedirs(folder, exist_ok=True)
-        with held_tempfile(folder, TEMP_PREFIX) as tmp:
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        with self.temporary() as tmp:
             digest = copy_hashing(data, tmp.file)
             tmp.file.flush()
             os.fsync(tmp.file.fileno())
@@ -40,12 +45,31 @@ class FileStorage(FsspecStorage):
         with open(self.path(src_key), "rb") as stream:
             self.put(dst_key, stream, meta)
 
+    @property
+    def temp_folder(self) -> str:
+        """Where partial files are written: `<root>/.tmp`."""
+        return os.path.join(self.root, TEMP_FOLDER)
+
+    def temporary(self) -> AbstractContextManager[HeldTemp]:
+        """A new partial file in temp_folder (created when missing), flock-ed while its writer lives."""
+        os.makedirs(self.temp_folder, exist_ok=True)
+        return held_tempfile(self.temp_folder, TEMP_PREFIX)
+
     def sweep_temporary(self) -> int:
-        """Remove the partial files (`.tmp-*`) of writers that died, anywhere under the root."""
-        removed = 0
-        for folder, _dirs, names in os.walk(self.root):
-            removed += sweep_abandoned(os.path.join(folder, n) for n in names if n.startswith(TEMP_PREFIX))
-        return removed
+        """Remove the partial files of writers that died: those in temp_folder, a listing of one folder.
+
+        Until temp_folder exists (a storage that versions before it wrote), partial files sat beside their
+        targets: that one sweep walks the tree, then creates the folder, so later starts never do.
+        """
+        try:
+            names = os.listdir(self.temp_folder)
+        except FileNotFoundError:
+            removed = 0
+            for folder, _dirs, files in os.walk(self.root):
+                removed += sweep_abandoned(os.path.join(folder, n) for n in files if n.startswith(TEMP_PREFIX))
+            os.makedirs(self.temp_folder, exist_ok=True)
+            return removed
+        return sweep_abandoned(os.path.join(self.temp_folder, n) for n in names if n.startswith(TEMP_PREFIX))
 
     def list_infos(self, base: str) -> Iterator[dict[str, Any]]:
         """Every file under base, folder by folder in name order; a folder's files are stat-ed as they are
@@ -59,7 +83,11 @@ class FileStorage(FsspecStorage):
         folders: list[str] = []
         with entries:
             for entry in entries:
-                (folders if entry.is_dir() else files).append(entry.name)
+                if entry.is_dir():
+                    if not entry.name.startswith("."):  # temp_folder: partial files are not stored files
+                        folders.append(entry.name)
+                else:
+                    files.append(entry.name)
         for name in sorted(files):
             path = f"{base}/{name}"
             try:

@@ -187,6 +187,21 @@ def init_database(app: Flask, settings: Settings) -> None:
         prepare_database(app)
 
 
+def release_connections(app: Flask) -> None:
+    """Close every pooled connection of the app's engines (the gunicorn master, before it forks)."""
+    with app.app_context():
+        for engine in db.engines.values():
+            engine.dispose()
+
+
+def forget_connections(app: Flask) -> None:
+    """In a forked process: drop the pooled connections inherited from the parent without closing them
+    (they are the parent's), as SQLAlchemy advises; the pool opens this process's own."""
+    with app.app_context():
+        for engine in db.engines.values():
+            engine.dispose(close=False)
+
+
 def _repair_gate() -> None:
     """While this process re-creates the schema, requests (but liveness and readiness) answer 503."""
     if health(current_app).repairing and request.blueprint != "health":

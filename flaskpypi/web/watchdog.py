@@ -40,6 +40,12 @@ class Watchdog:
     """
 
     def __init__(self) -> None:
+        self._reset()
+        os.register_at_fork(after_in_child=self._reset)
+
+    def _reset(self) -> None:
+        """Empty, with no thread (after a fork: the parent's thread is not in the child, and its lock may
+        have been held at the fork, so the child gets a new one)."""
         self._heap: list[tuple[float, int, Deadline]] = []
         self._order = itertools.count()
         self._wake = threading.Condition()
@@ -55,9 +61,8 @@ class Watchdog:
         return deadline
 
     def _start(self) -> None:
-        if self._pid != os.getpid():  # a forked worker has no copy of the parent's thread
+        if self._pid is None:
             self._pid = os.getpid()
-            self._heap.clear()
             threading.Thread(target=self._run, name="flaskpypi-watchdog", daemon=True).start()
 
     def _run(self) -> None:
