@@ -230,6 +230,8 @@ class SqliteCounters(Counters):
             conn, self._conn, self._version = self._conn, None, None
             if conn is not None and self._pid == os.getpid():
                 conn.close()
+            elif conn is not None:  # a dispose after a fork (post_fork): the parent's, kept, never closed here
+                self._inherited.append(conn)
 
 
 def counters(engine: Engine, names: Sequence[str] = (SERIAL, ACCESS)) -> Counters:
