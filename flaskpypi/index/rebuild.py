@@ -312,7 +312,8 @@ class Rebuilder(IndexService):
 
     def _insert_new(self, fresh: list[tuple[str, dict[str, FileRecord], ProjectState | None]],
                     serials: Iterator[int], now: datetime) -> list[int]:  # fmt: skip
-        """Bulk-insert projects new to the index and their files (two statements); their live counts."""
+        """Bulk-insert projects new to the index and their files (two statements) and their search documents;
+        their live counts."""
         if not fresh:
             return []
         values = []
@@ -329,6 +330,7 @@ class Rebuilder(IndexService):
                 for name, records, _state in fresh for filename, record in records.items()]  # fmt: skip
         if rows:
             self.session.execute(insert(File), rows)
+        search.refresh(self.session.connection(), ids.values())  # Core inserts pass by the session's events
         return [sum(1 for r in records.values() if not r.deleted) for _name, records, _state in fresh]
 
     def interrupted(self) -> bool:
