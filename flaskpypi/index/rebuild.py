@@ -51,6 +51,7 @@ class ProjectKeys:
     dists: dict[str, StoredFile] = field(default_factory=dict)
     sidecars: set[str] = field(default_factory=set)
     extras: set[str] = field(default_factory=set)
+    torn: set[str] = field(default_factory=set)  # files whose .metadata is empty (a crash before a sync)
     has_state: bool = False
 
 
@@ -73,6 +74,8 @@ def group_by_project(listing: Iterator[StoredFile]) -> Iterator[ProjectKeys]:
             current.dists[name] = stored
         elif name.endswith(SIDECAR_SUFFIX):
             current.sidecars.add(name[: -len(SIDECAR_SUFFIX)])
+        elif name.endswith(METADATA_SUFFIX) and stored.size == 0:
+            current.torn.add(name[: -len(METADATA_SUFFIX)])
         elif name.endswith((METADATA_SUFFIX, PROVENANCE_SUFFIX)):
             current.extras.add(name)
     if current is not None:
@@ -208,8 +211,10 @@ class Rebuilder(IndexService):
         return not self.storage.exists(key + SIDECAR_SUFFIX) and not self.storage.exists(key)
 
     def _finish(self, batch: Batch, totals: list[int]) -> None:
-        """Write a prepared batch; projects it could not settle are reconciled one by one."""
+        """Write a prepared batch; projects it could not settle are reconciled one by one. The objects its
+        reads wrote (put_unsynced) are made durable by one sync() before any row that lists them commits."""
         outcome = self._results(batch)
+        self.storage.sync()
         for attempt in range(RECONCILE_ATTEMPTS):
             try:
                 later = self._apply_batch(batch, outcome, totals)
@@ -356,6 +361,7 @@ class Rebuilder(IndexService):
             records = {r.filename: r for r in (self._record(keys, n) for n in names) if r is not None}
             state = self._state(keys)
             gone = self._gone(keys.name, records, in_flight)
+            self.storage.sync()
             try:
                 return self._apply(keys.name, serial, records, state, gone)
             except (Moved, IntegrityError, OperationalError) as exc:
@@ -502,12 +508,16 @@ class Rebuilder(IndexService):
                 log.warning("Ignoring unreadable sidecar of %s/%s: %s", keys.name, filename, exc)
                 record = None
             if record is not None and (has_file or record.deleted):
+                if filename in keys.torn and has_file and record.core_metadata_sha256:
+                    self._read_dist(keys, filename, metadata_only=True)
                 return record
         if not has_file:
             return None
         return self._read_dist(keys, filename)
 
-    def _read_dist(self, keys: ProjectKeys, filename: str) -> FileRecord | None:
+    def _read_dist(self, keys: ProjectKeys, filename: str, metadata_only: bool = False) -> FileRecord | None:
+        """The record read from the file itself; its sidecar and .metadata written (put_unsynced: the caller
+        syncs before it commits rows), or only the .metadata when `metadata_only`."""
         key = f"{keys.name}/{filename}"
         try:
             dist = parse_filename(filename)
@@ -527,6 +537,7 @@ class Rebuilder(IndexService):
         if stored.modified:
             record.upload_time = stored.modified
         if record.core_metadata_sha256 and f"{filename}{METADATA_SUFFIX}" not in keys.extras:
-            self.storage.put_bytes(key + METADATA_SUFFIX, meta.raw)
-        self.storage.put_bytes(key + SIDECAR_SUFFIX, record.to_json(), JSON_META)
+            self.storage.put_unsynced(key + METADATA_SUFFIX, meta.raw)
+        if not metadata_only:
+            self.storage.put_unsynced(key + SIDECAR_SUFFIX, record.to_json(), JSON_META)
         return record
