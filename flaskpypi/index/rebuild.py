@@ -317,25 +317,31 @@ class Rebuilder(IndexService):
 
     def _insert_new(self, fresh: list[tuple[str, dict[str, FileRecord], ProjectState | None]],
                     serials: Iterator[int], now: datetime) -> list[int]:  # fmt: skip
-        """Bulk-insert projects new to the index and their files (two statements) and their search documents;
+        """Bulk-insert projects new to the index, their files and their search documents (Core executemany:
+        no ORM object per row; the documents come from the records, as search.refresh would find them);
         their live counts."""
         if not fresh:
             return []
-        values = []
-        for name, records, state in fresh:
-            project = Project(name=name, display_name=name, summary="", settings={})
-            self._update_project(project, records, state)
-            values.append({"index_name": self.index_name, "name": name, "display_name": project.display_name,
-                           "summary": project.summary, "status": project.status, "status_reason": project.status_reason,
-                           "settings": project.settings, "created": now, "last_update": now,
-                           "serial": next(serials)})  # fmt: skip
-        stmt = insert(Project).returning(Project.name, Project.id)
-        ids = {name: pid for name, pid in self.session.execute(stmt, values)}
-        rows = [{"project_id": ids[name], "index_name": self.index_name, "filename": filename, **record_values(record)}
-                for name, records, _state in fresh for filename, record in records.items()]  # fmt: skip
+        values = [{"index_name": self.index_name, "name": name, "display_name": name, "summary": "",
+                   **self._project_values(records, state), "created": now, "last_update": now,
+                   "serial": next(serials)} for name, records, state in fresh]  # fmt: skip
+        conn = self.session.connection()
+        projects, files = Project.__table__, File.__table__
+        ids = dict(conn.execute(insert(projects).returning(projects.c.name, projects.c.id), values).all())
+        rows = []
+        docs = {}  # written here: Core inserts pass by the session's events
+        for (name, records, _state), project in zip(fresh, values, strict=True):
+            for filename, record in records.items():
+                row = record_values(record)
+                row["metadata"] = row.pop("meta")  # the column's name (`meta` is the attribute's)
+                rows.append({"project_id": ids[name], "index_name": self.index_name, "filename": filename, **row})
+            live = [r for r in records.values() if not r.deleted]
+            newest = max(live, key=lambda r: r.upload_time) if live else None
+            docs[ids[name]] = search.document(name, project["display_name"], newest.summary if newest else "",
+                                              newest.metadata if newest else {})  # fmt: skip
         if rows:
-            self.session.execute(insert(File), rows)
-        search.refresh(self.session.connection(), ids.values())  # Core inserts pass by the session's events
+            conn.execute(insert(files), rows)
+        search.add(conn, docs)
         return [sum(1 for r in records.values() if not r.deleted) for _name, records, _state in fresh]
 
     def interrupted(self) -> bool:
@@ -473,7 +479,9 @@ class Rebuilder(IndexService):
         return found
 
     @staticmethod
-    def _update_project(project: Project, records: dict[str, FileRecord], state: ProjectState | None) -> bool:
+    def _project_values(records: dict[str, FileRecord], state: ProjectState | None) -> dict[str, object]:
+        """The project columns storage decides: display name and summary (of the newest live file; none
+        without files), status and settings (its state file)."""
         live = [r for r in records.values() if not r.deleted]
         newest = max(live, key=lambda r: r.upload_time) if live else None
         wanted: dict[str, object] = {}
@@ -482,8 +490,12 @@ class Rebuilder(IndexService):
             wanted["summary"] = newest.summary if newest else ""
         state = state or ProjectState()
         wanted.update(status=state.status, status_reason=state.status_reason, settings=dict(state.settings))
+        return wanted
+
+    @classmethod
+    def _update_project(cls, project: Project, records: dict[str, FileRecord], state: ProjectState | None) -> bool:
         changed = False
-        for attr, value in wanted.items():
+        for attr, value in cls._project_values(records, state).items():
             if getattr(project, attr) != value:
                 setattr(project, attr, value)
                 changed = True

@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import os
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from typing import Any, BinaryIO
 
 import fsspec
@@ -91,9 +92,14 @@ class FileStorage(FsspecStorage):
             yield from self.list_infos(f"{base}/{name}")
 
     def iter_files(self, prefix: str = "") -> Iterator[StoredFile]:
-        for stored in super().iter_files(prefix):
-            if not os.path.basename(stored.key).startswith(TEMP_PREFIX):
-                yield stored
+        """list_infos() as keys, cut from the paths it builds (no fsspec path parsing per file); names that
+        start with a dot are never keys (temporary files and folders), so they are passed over."""
+        base = f"{self.root}/{prefix}".rstrip("/") if prefix else self.root
+        cut = len(self.root) + 1
+        for info in self.list_infos(base):
+            key = info["name"][cut:]
+            if key and not key.startswith(".") and "/." not in key:
+                yield StoredFile(key, info["size"], datetime.fromtimestamp(info["mtime"], UTC))
 
     def local_path(self, key: str) -> str | None:
         return self.path(key)
