@@ -94,6 +94,19 @@ def _take(groups: Iterator[ProjectKeys], files: int) -> list[ProjectKeys]:
     return taken
 
 
+READ, STATE, VANISHED = "read", "state", "vanished"
+
+
+@dataclass(frozen=True)
+class Job:
+    """One storage read of a batch: a file's record (READ), the project's state (STATE), or whether a row's
+    file is gone (VANISHED)."""
+
+    kind: str
+    keys: ProjectKeys
+    filename: str = ""
+
+
 @dataclass
 class Batch:
     """Projects being reconciled together: the rows noted before reading storage, and the reads in flight."""
@@ -101,9 +114,8 @@ class Batch:
     keys: list[ProjectKeys]
     projects: dict[str, tuple[int, int]]  # name -> (id, serial) as noted
     rows: dict[str, dict[str, str]]  # name -> filename -> state as noted
-    reads: dict[tuple[str, str], Future] = field(default_factory=dict)
-    states: dict[str, Future] = field(default_factory=dict)
-    vanished: dict[tuple[str, str], Future] = field(default_factory=dict)
+    jobs: list[Job] = field(default_factory=list)
+    tasks: list[Future] = field(default_factory=list)  # each runs a run of `jobs`, in order
     alone: set[str] = field(default_factory=set)
 
 
@@ -196,15 +208,28 @@ class Rebuilder(IndexService):
             if pending:
                 batch.alone.add(k.name)  # claims to settle first: the careful path
                 continue
-            for filename in sorted(set(k.dists) | k.sidecars):
-                batch.reads[(k.name, filename)] = pool.submit(self._record, k, filename)
-            if k.has_state:
-                batch.states[k.name] = pool.submit(self._state, k)
             listed = set(k.dists) | k.sidecars
-            for filename in rows[k.name]:
-                if filename not in listed:
-                    batch.vanished[(k.name, filename)] = pool.submit(self._vanished, k.name, filename)
+            batch.jobs.extend(Job(READ, k, filename) for filename in sorted(listed))
+            if k.has_state:
+                batch.jobs.append(Job(STATE, k))
+            batch.jobs.extend(Job(VANISHED, k, filename) for filename in rows[k.name] if filename not in listed)
+        # READERS tasks, each a run of the jobs: as many requests in flight as one task per job would keep, for
+        # a few futures and thread hand-offs a batch instead of one per object
+        size = max(1, -(-len(batch.jobs) // READERS))
+        batch.tasks = [pool.submit(self._run, batch.jobs[i : i + size]) for i in range(0, len(batch.jobs), size)]
         return batch
+
+    def _run(self, jobs: list[Job]) -> list[object]:
+        """The jobs' results, in order."""
+        out: list[object] = []
+        for job in jobs:
+            if job.kind == READ:
+                out.append(self._record(job.keys, job.filename))
+            elif job.kind == STATE:
+                out.append(self._state(job.keys))
+            else:
+                out.append(self._vanished(job.keys.name, job.filename))
+        return out
 
     def _vanished(self, name: str, filename: str) -> bool:
         key = f"{name}/{filename}"
@@ -233,17 +258,20 @@ class Rebuilder(IndexService):
     def _results(batch: Batch) -> dict[str, tuple[dict[str, FileRecord], ProjectState | None, set[str]]]:
         """Each project's records, state and vanished rows, as the reads found them."""
         out: dict[str, tuple[dict[str, FileRecord], ProjectState | None, set[str]]] = {}
+        states: dict[str, ProjectState | None] = {}
+        results = [result for task in batch.tasks for result in task.result()]
         for k in batch.keys:
             if k.name not in batch.alone:
-                out[k.name] = ({}, batch.states[k.name].result() if k.name in batch.states else None, set())
-        for (name, filename), future in batch.reads.items():
-            record = future.result()
-            if record is not None:
-                out[name][0][filename] = record
-        for (name, filename), future in batch.vanished.items():
-            if future.result():
-                out[name][2].add(filename)
-        return out
+                out[k.name] = ({}, None, set())
+        for job, result in zip(batch.jobs, results, strict=True):
+            name = job.keys.name
+            if job.kind == READ and result is not None:
+                out[name][0][job.filename] = result  # type: ignore[assignment]
+            elif job.kind == STATE:
+                states[name] = result  # type: ignore[assignment]
+            elif job.kind == VANISHED and result:
+                out[name][2].add(job.filename)
+        return {name: (records, states.get(name), gone) for name, (records, _none, gone) in out.items()}
 
     def _apply_batch(self, batch: Batch, outcome: dict[str, tuple[dict[str, FileRecord], ProjectState | None,
                      set[str]]], totals: list[int]) -> list[str]:  # fmt: skip
