@@ -8,9 +8,12 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
+import threading
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -35,6 +38,44 @@ def run(cmd: list[str], *, env: Mapping[str, str] | None = None, log: Path | Non
     if result.returncode != 0:
         tail = (result.stdout + result.stderr).strip().splitlines()[-15:]
         raise BenchError(f"{' '.join(cmd[:3])} ... exited {result.returncode}:\n" + "\n".join(tail))
+
+
+@dataclass(frozen=True)
+class Timed:
+    """A command run to completion in a fresh process: wall seconds, CPU seconds (user + system, its
+    children included) and peak resident MiB, from wait4; its output."""
+
+    seconds: float
+    cpu: float
+    peak_mib: float
+    output: str
+
+
+def timed(cmd: list[str], *, env: Mapping[str, str] | None = None, log: Path | None = None, cwd: Path | None = None,
+          while_running: Callable[[subprocess.Popen[bytes]], None] | None = None) -> Timed:  # fmt: skip
+    """Run a command to completion and time it (wall clock from the start to its exit, CPU from the kernel);
+    `while_running(proc)` runs in a thread meanwhile. BenchError with the tail of its output if it fails."""
+    with tempfile.TemporaryFile() as out:
+        started = time.perf_counter()
+        proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, env=env, cwd=cwd)
+        helper = threading.Thread(target=while_running, args=(proc,), daemon=True) if while_running else None
+        if helper:
+            helper.start()
+        _, status, usage = os.wait4(proc.pid, 0)
+        seconds = time.perf_counter() - started
+        proc.returncode = os.waitstatus_to_exitcode(status)
+        if helper:
+            helper.join()
+        out.seek(0)
+        text = out.read().decode(errors="replace")
+    if log is not None:
+        log.parent.mkdir(parents=True, exist_ok=True)
+        with log.open("a") as file:
+            file.write(f"$ {' '.join(cmd)}\n{text}")
+    if proc.returncode != 0:
+        tail = "\n".join(text.strip().splitlines()[-15:])
+        raise BenchError(f"{' '.join(cmd[:3])} ... exited {proc.returncode}:\n{tail}")
+    return Timed(seconds, usage.ru_utime + usage.ru_stime, usage.ru_maxrss / 1024, text)
 
 
 def output(cmd: list[str]) -> str:

@@ -31,7 +31,6 @@ import statistics
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 import uuid
 from collections import Counter
@@ -44,6 +43,7 @@ REPO = HERE.parent
 sys.path[:0] = [str(HERE), str(REPO)]
 
 from dataset import DataSet, ensure_dataset  # noqa: E402
+from procs import BenchError, timed  # noqa: E402
 
 PG_ADMIN = "postgresql://postgres@127.0.0.1:5432/test"
 CACHE = Path(os.environ.get("FLASKPYPI_BENCH_DATA", Path(tempfile.gettempdir()) / "flaskpypi-bench"))
@@ -66,25 +66,17 @@ def reindex(storage_url: str, database_url: str, env: dict[str, str], work: Path
             while_running: Callable[[subprocess.Popen[bytes]], None] | None = None) -> dict[str, float]:  # fmt: skip
     """`flaskpypi reindex` in a fresh process: its wall time, CPU seconds, peak MiB and the files it indexed."""
     instance = Path(tempfile.mkdtemp(prefix="instance-", dir=work))
-    out_path = work / "reindex.out"
-    with out_path.open("wb") as out:
-        started = time.perf_counter()
-        proc = subprocess.Popen([str(BIN / "flaskpypi"), "reindex"], stdout=out, stderr=subprocess.STDOUT,
-                                env=flaskpypi_env(storage_url, database_url, instance, env), cwd=work)  # fmt: skip
-        helper = threading.Thread(target=while_running, args=(proc,), daemon=True) if while_running else None
-        if helper:
-            helper.start()
-        _, status, usage = os.wait4(proc.pid, 0)
-        seconds = time.perf_counter() - started
-        proc.returncode = os.waitstatus_to_exitcode(status)
-        if helper:
-            helper.join()
-    shutil.rmtree(instance, ignore_errors=True)
-    text = out_path.read_text(errors="replace")
-    found = re.search(r"Indexed (\d+) projects, (\d+) files", text)
-    if proc.returncode or not found:
-        raise SystemExit(f"reindex failed ({proc.returncode}):\n{text[-3000:]}")
-    return {"seconds": seconds, "cpu": usage.ru_utime + usage.ru_stime, "peak_mib": usage.ru_maxrss / 1024,
+    try:
+        run = timed([str(BIN / "flaskpypi"), "reindex"], env=flaskpypi_env(storage_url, database_url, instance, env),
+                    cwd=work, while_running=while_running)  # fmt: skip
+    except BenchError as error:
+        raise SystemExit(f"reindex failed: {error}") from None
+    finally:
+        shutil.rmtree(instance, ignore_errors=True)
+    found = re.search(r"Indexed (\d+) projects, (\d+) files", run.output)
+    if not found:
+        raise SystemExit(f"reindex said:\n{run.output[-3000:]}")
+    return {"seconds": run.seconds, "cpu": run.cpu, "peak_mib": run.peak_mib,
             "projects": int(found[1]), "files": int(found[2])}  # fmt: skip
 
 

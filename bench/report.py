@@ -28,6 +28,8 @@ class ServerRun:
     installs: dict[str, Installs] = field(default_factory=lambda: {client: Installs() for client in CLIENTS})
     start_seconds: float | None = None
     memory_mb: float | None = None
+    rebuilds: dict[str, list[tuple[float, float]]] = field(default_factory=dict)  # kind -> (s, CPU s) per round
+    rebuild_failures: list[str] = field(default_factory=list)
 
     def median(self, endpoint: str) -> Measurement | str | None:
         """The round with the median rate (of an odd count; the lower middle of an even one)."""
@@ -100,7 +102,28 @@ def rows(runs: list[ServerRun]) -> list[Row]:
         *(_install_row(client, runs) for client in CLIENTS),
         _single_row("memory after the load, MB (PSS of all its processes)", runs, "memory_mb", 0),
         _single_row("start to the first `/simple/` answer, populated index, s", runs, "start_seconds", 2),
+        *(_rebuild_row(kind, label, runs) for kind, label in REBUILDS.items()),
     ]
+
+
+REBUILDS = {
+    "own": "rebuild from its own storage into an empty database, s (CPU s), median",
+    "bare": "rebuild from bare wheels into an empty database, s (CPU s), median",
+}
+
+
+def _rebuild_row(kind: str, label: str, runs: list[ServerRun]) -> Row:
+    """A rebuild's median wall time over the rounds (lower is better), with the CPU seconds of that round."""
+    values: dict[str, float | None] = {}
+    texts: dict[str, str] = {}
+    for run in runs:
+        rounds = sorted(run.rebuilds.get(kind, []))
+        if rounds:
+            seconds, cpu = rounds[(len(rounds) - 1) // 2]
+            values[run.name], texts[run.name] = seconds, f"{seconds:.1f} ({cpu:.1f})"
+        else:
+            values[run.name], texts[run.name] = None, "n/a"
+    return Row(label, values, texts, False)
 
 
 def _versus_best(row: Row, peers: list[str]) -> tuple[str, str]:
@@ -151,6 +174,8 @@ def notes(runs: list[ServerRun]) -> list[str]:
         for client, record in run.installs.items():
             for failure in dict.fromkeys(record.failures):
                 lines.append(f"{run.name}, {client} install: {_one_line(failure)}")
+        for failure in dict.fromkeys(run.rebuild_failures):
+            lines.append(f"{run.name}, {_one_line(failure)}")
     return lines
 
 

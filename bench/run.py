@@ -26,7 +26,7 @@ from installs import client_env, install
 from loadgen import LoadGenerator, Measurement, pick
 from packaging.utils import parse_wheel_filename
 from procs import BenchError, answers_ok
-from report import CLIENTS, ServerRun, document
+from report import CLIENTS, REBUILDS, ServerRun, document
 from servers import SERVERS, Paths, Server
 from static import StaticServer
 from targets import BIG_DOWNLOAD, ENDPOINTS, Target, discover
@@ -175,6 +175,23 @@ class Bench:
         for server in self.live():
             self.runs[server.name].memory_mb = server.memory_mb()
 
+    def rebuilds(self, rounds: int) -> None:
+        """Each server's rebuild of its index from storage into an empty database, a fresh process each time,
+        from its own storage and from the bare wheels, in interleaved rounds (servers without an index to
+        rebuild are passed over). A failed rebuild is a note, not a failed server."""
+        for round_ in range(rounds):
+            for kind in REBUILDS:
+                for server in rotated(self.live(), round_):
+                    try:
+                        took = server.rebuild(bare=kind == "bare")
+                    except BenchError as error:
+                        self.runs[server.name].rebuild_failures.append(f"rebuild ({kind}): {error}")
+                        continue
+                    if took is not None:
+                        self.runs[server.name].rebuilds.setdefault(kind, []).append((took.seconds, took.cpu))
+                        print(f"  {server.name:<10} rebuild ({kind}): {took.seconds:.1f} s, {took.cpu:.1f} s CPU "
+                              f"(load average {os.getloadavg()[0]:.2f})", flush=True)  # fmt: skip
+
 
 def static_ceiling(bench: Bench, dataset: DataSet, rounds: int) -> str:
     """A line on the ceiling of the 20 MB row: nginx serving the same wheel as a static file (sendfile), measured
@@ -252,6 +269,7 @@ def main(argv: list[str] | None = None) -> int:
         ceiling = static_ceiling(bench, dataset, args.rounds)
         bench.installs(args.installs, pins, PATHS.data / "clients", args.install_budget)
         bench.memory()
+        bench.rebuilds(args.rounds)
         ended = os.getloadavg()[0]
     runs = list(bench.runs.values())
     text = document(context(dataset, load, args, (began, ended)) + ([ceiling] if ceiling else []), runs)

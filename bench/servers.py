@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import email.parser
+import hashlib
 import json
 import os
 import shutil
 import subprocess
 import tempfile
 import time
+import zipfile
 from abc import ABC, abstractmethod
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -17,7 +20,7 @@ from typing import ClassVar
 
 from dataset import DataSet
 from devpi_dump import write_dump
-from procs import BenchError, dist_version, ensure_venv, free_port, process_group, run, wait_ready
+from procs import BenchError, Timed, dist_version, ensure_venv, free_port, process_group, run, timed, wait_ready
 
 WORKERS = 2
 THREADS = 4  # flaskpypi's threads per worker
@@ -97,6 +100,12 @@ class Server(ABC):
     def memory_mb(self) -> float:
         """Proportional set size (shared pages split among sharers) of every process of the running server, MB."""
         return group_pss(self.pgid) / 2**20
+
+    def rebuild(self, bare: bool) -> Timed | None:
+        """Rebuild the server's index from its storage into an empty database in a fresh process, timed; from
+        the storage as the server keeps it (`bare` False) or from the bare wheels. None: it has no index to
+        rebuild."""
+        return None
 
 
 class Peer(Server):
@@ -178,6 +187,19 @@ class FlaskPyPI(Server):
 
     def served_by(self) -> str:
         return f"`flaskpypi serve`: gunicorn, {WORKERS} workers (flaskpypi.worker, gthread) x {THREADS} threads, SQLite"
+
+    def rebuild(self, bare: bool) -> Timed | None:
+        """`flaskpypi reindex` over a hard-linked copy of the storage (its sidecars, written by the first start)
+        or of the bare wheels (it reads each, writes its sidecar and .metadata), into an empty SQLite database:
+        the app's start rebuilds it (start-up included)."""
+        source = self.dataset.packages if bare else self.instance / "packages"
+        with tempfile.TemporaryDirectory(prefix="rebuild-", dir=self.instance.parent) as tmp:
+            folder = Path(tmp).resolve()
+            run(["cp", "-al", str(source), str(folder / "packages")])
+            env = {**self.environment(), "FLASKPYPI_STORAGE_URL": (folder / "packages").as_uri(),
+                   "FLASKPYPI_DATABASE_URL": f"sqlite:///{folder / 'db.sqlite'}",
+                   "FLASKPYPI_INSTANCE_PATH": str(folder), "FLASKPYPI_LOG_LEVEL": "WARNING"}  # fmt: skip
+            return timed([str(self.bin / "flaskpypi"), "reindex"], env=env, log=self.log)
 
 
 class PyPIServer(Peer):
@@ -284,6 +306,7 @@ class PyPICloud(Peer):
         for name, version, path in self.dataset.files():
             (packages / name / version).mkdir(parents=True, exist_ok=True)
             os.link(path, packages / name / version / path.name)
+        write_meta_tree(self.dataset, folder / "packages-meta")
         self.config.write_text(PYPICLOUD_INI.format(packages=packages.resolve(),
                                                     db=(folder / "cache.sqlite").resolve()))  # fmt: skip
         self.setup_note = "its cache (SQLite) filled from its storage folder on its first start"
@@ -298,6 +321,44 @@ class PyPICloud(Peer):
 
     def served_by(self) -> str:
         return f"gunicorn --paste, {WORKERS} {PEER_WORKER} workers, file storage, SQLite cache"
+
+    def rebuild(self, bare: bool) -> Timed | None:
+        """Its own rebuild: the app made (`get_app`) over an empty SQLite cache in a fresh process, which fills
+        the cache from storage (its first start's work), from the tree with its `.meta` files (what its uploads
+        write: summary, hashes, uploader) or from the bare wheels. It reads no file's content either way."""
+        tree = self.config.parent / ("packages" if bare else "packages-meta")
+        with tempfile.TemporaryDirectory(prefix="rebuild-", dir=self.config.parent) as tmp:
+            ini = Path(tmp).resolve() / "rebuild.ini"
+            ini.write_text(PYPICLOUD_INI.format(packages=tree.resolve(), db=ini.parent / "cache.sqlite"))
+            code = "import sys; from pyramid.paster import get_app; get_app(sys.argv[1])"
+            return timed([str(self.bin / "python"), "-c", code, str(ini)], log=self.log)
+
+
+def write_meta_tree(dataset: DataSet, root: Path) -> None:
+    """The data set in pypicloud's layout (hard links) with the `.meta` file its upload writes beside each
+    file: summary (from the wheel's METADATA), sha256, md5, uploader."""
+    for name, version, path in dataset.files():
+        folder = root / name / version
+        folder.mkdir(parents=True, exist_ok=True)
+        os.link(path, folder / path.name)
+        sha256, md5 = hashlib.sha256(), hashlib.md5()
+        with path.open("rb") as stream:
+            while chunk := stream.read(1 << 20):
+                sha256.update(chunk)
+                md5.update(chunk)
+        meta = {"summary": wheel_summary(path), "hash_sha256": sha256.hexdigest(), "hash_md5": md5.hexdigest(),
+                "uploader": "bench"}  # fmt: skip
+        (folder / f"{path.name}.meta").write_text(json.dumps(meta))
+
+
+def wheel_summary(path: Path) -> str:
+    """The Summary of a wheel's core metadata ('' if none)."""
+    with zipfile.ZipFile(path) as archive:
+        name = next((n for n in archive.namelist() if n.endswith(".dist-info/METADATA")), None)
+        if name is None:
+            return ""
+        headers = email.parser.BytesHeaderParser().parsebytes(archive.read(name))
+    return str(headers.get("Summary", ""))
 
 
 def site_packages(python: Path) -> list[str]:

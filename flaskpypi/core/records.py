@@ -65,7 +65,7 @@ class FileRecord:
 
     def to_json(self) -> bytes:
         """The sidecar's bytes."""
-        data = asdict(self)
+        data = {f.name: getattr(self, f.name) for f in fields(self)}  # asdict()'s deep copy is not needed
         data["upload_time"] = iso(self.upload_time)
         data["sidecar_version"] = SIDECAR_VERSION
         return json.dumps(data, sort_keys=True, indent=1).encode()

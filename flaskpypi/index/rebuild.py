@@ -51,6 +51,7 @@ class ProjectKeys:
     dists: dict[str, StoredFile] = field(default_factory=dict)
     sidecars: set[str] = field(default_factory=set)
     extras: set[str] = field(default_factory=set)
+    torn: set[str] = field(default_factory=set)  # files whose .metadata is empty (a crash before a sync)
     has_state: bool = False
 
 
@@ -73,6 +74,8 @@ def group_by_project(listing: Iterator[StoredFile]) -> Iterator[ProjectKeys]:
             current.dists[name] = stored
         elif name.endswith(SIDECAR_SUFFIX):
             current.sidecars.add(name[: -len(SIDECAR_SUFFIX)])
+        elif name.endswith(METADATA_SUFFIX) and stored.size == 0:
+            current.torn.add(name[: -len(METADATA_SUFFIX)])
         elif name.endswith((METADATA_SUFFIX, PROVENANCE_SUFFIX)):
             current.extras.add(name)
     if current is not None:
@@ -91,6 +94,19 @@ def _take(groups: Iterator[ProjectKeys], files: int) -> list[ProjectKeys]:
     return taken
 
 
+READ, STATE, VANISHED = "read", "state", "vanished"
+
+
+@dataclass(frozen=True)
+class Job:
+    """One storage read of a batch: a file's record (READ), the project's state (STATE), or whether a row's
+    file is gone (VANISHED)."""
+
+    kind: str
+    keys: ProjectKeys
+    filename: str = ""
+
+
 @dataclass
 class Batch:
     """Projects being reconciled together: the rows noted before reading storage, and the reads in flight."""
@@ -98,9 +114,8 @@ class Batch:
     keys: list[ProjectKeys]
     projects: dict[str, tuple[int, int]]  # name -> (id, serial) as noted
     rows: dict[str, dict[str, str]]  # name -> filename -> state as noted
-    reads: dict[tuple[str, str], Future] = field(default_factory=dict)
-    states: dict[str, Future] = field(default_factory=dict)
-    vanished: dict[tuple[str, str], Future] = field(default_factory=dict)
+    jobs: list[Job] = field(default_factory=list)
+    tasks: list[Future] = field(default_factory=list)  # each runs a run of `jobs`, in order
     alone: set[str] = field(default_factory=set)
 
 
@@ -193,23 +208,38 @@ class Rebuilder(IndexService):
             if pending:
                 batch.alone.add(k.name)  # claims to settle first: the careful path
                 continue
-            for filename in sorted(set(k.dists) | k.sidecars):
-                batch.reads[(k.name, filename)] = pool.submit(self._record, k, filename)
-            if k.has_state:
-                batch.states[k.name] = pool.submit(self._state, k)
             listed = set(k.dists) | k.sidecars
-            for filename in rows[k.name]:
-                if filename not in listed:
-                    batch.vanished[(k.name, filename)] = pool.submit(self._vanished, k.name, filename)
+            batch.jobs.extend(Job(READ, k, filename) for filename in sorted(listed))
+            if k.has_state:
+                batch.jobs.append(Job(STATE, k))
+            batch.jobs.extend(Job(VANISHED, k, filename) for filename in rows[k.name] if filename not in listed)
+        # READERS tasks, each a run of the jobs: as many requests in flight as one task per job would keep, for
+        # a few futures and thread hand-offs a batch instead of one per object
+        size = max(1, -(-len(batch.jobs) // READERS))
+        batch.tasks = [pool.submit(self._run, batch.jobs[i : i + size]) for i in range(0, len(batch.jobs), size)]
         return batch
+
+    def _run(self, jobs: list[Job]) -> list[object]:
+        """The jobs' results, in order."""
+        out: list[object] = []
+        for job in jobs:
+            if job.kind == READ:
+                out.append(self._record(job.keys, job.filename))
+            elif job.kind == STATE:
+                out.append(self._state(job.keys))
+            else:
+                out.append(self._vanished(job.keys.name, job.filename))
+        return out
 
     def _vanished(self, name: str, filename: str) -> bool:
         key = f"{name}/{filename}"
         return not self.storage.exists(key + SIDECAR_SUFFIX) and not self.storage.exists(key)
 
     def _finish(self, batch: Batch, totals: list[int]) -> None:
-        """Write a prepared batch; projects it could not settle are reconciled one by one."""
+        """Write a prepared batch; projects it could not settle are reconciled one by one. The objects its
+        reads wrote (put_unsynced) are made durable by one sync() before any row that lists them commits."""
         outcome = self._results(batch)
+        self.storage.sync()
         for attempt in range(RECONCILE_ATTEMPTS):
             try:
                 later = self._apply_batch(batch, outcome, totals)
@@ -228,17 +258,20 @@ class Rebuilder(IndexService):
     def _results(batch: Batch) -> dict[str, tuple[dict[str, FileRecord], ProjectState | None, set[str]]]:
         """Each project's records, state and vanished rows, as the reads found them."""
         out: dict[str, tuple[dict[str, FileRecord], ProjectState | None, set[str]]] = {}
+        states: dict[str, ProjectState | None] = {}
+        results = [result for task in batch.tasks for result in task.result()]
         for k in batch.keys:
             if k.name not in batch.alone:
-                out[k.name] = ({}, batch.states[k.name].result() if k.name in batch.states else None, set())
-        for (name, filename), future in batch.reads.items():
-            record = future.result()
-            if record is not None:
-                out[name][0][filename] = record
-        for (name, filename), future in batch.vanished.items():
-            if future.result():
-                out[name][2].add(filename)
-        return out
+                out[k.name] = ({}, None, set())
+        for job, result in zip(batch.jobs, results, strict=True):
+            name = job.keys.name
+            if job.kind == READ and result is not None:
+                out[name][0][job.filename] = result  # type: ignore[assignment]
+            elif job.kind == STATE:
+                states[name] = result  # type: ignore[assignment]
+            elif job.kind == VANISHED and result:
+                out[name][2].add(job.filename)
+        return {name: (records, states.get(name), gone) for name, (records, _none, gone) in out.items()}
 
     def _apply_batch(self, batch: Batch, outcome: dict[str, tuple[dict[str, FileRecord], ProjectState | None,
                      set[str]]], totals: list[int]) -> list[str]:  # fmt: skip
@@ -312,23 +345,31 @@ class Rebuilder(IndexService):
 
     def _insert_new(self, fresh: list[tuple[str, dict[str, FileRecord], ProjectState | None]],
                     serials: Iterator[int], now: datetime) -> list[int]:  # fmt: skip
-        """Bulk-insert projects new to the index and their files (two statements); their live counts."""
+        """Bulk-insert projects new to the index, their files and their search documents (Core executemany:
+        no ORM object per row; the documents come from the records, as search.refresh would find them);
+        their live counts."""
         if not fresh:
             return []
-        values = []
-        for name, records, state in fresh:
-            project = Project(name=name, display_name=name, summary="", settings={})
-            self._update_project(project, records, state)
-            values.append({"index_name": self.index_name, "name": name, "display_name": project.display_name,
-                           "summary": project.summary, "status": project.status, "status_reason": project.status_reason,
-                           "settings": project.settings, "created": now, "last_update": now,
-                           "serial": next(serials)})  # fmt: skip
-        stmt = insert(Project).returning(Project.name, Project.id)
-        ids = {name: pid for name, pid in self.session.execute(stmt, values)}
-        rows = [{"project_id": ids[name], "index_name": self.index_name, "filename": filename, **record_values(record)}
-                for name, records, _state in fresh for filename, record in records.items()]  # fmt: skip
+        values = [{"index_name": self.index_name, "name": name, "display_name": name, "summary": "",
+                   **self._project_values(records, state), "created": now, "last_update": now,
+                   "serial": next(serials)} for name, records, state in fresh]  # fmt: skip
+        conn = self.session.connection()
+        projects, files = Project.__table__, File.__table__
+        ids = dict(conn.execute(insert(projects).returning(projects.c.name, projects.c.id), values).all())
+        rows = []
+        docs = {}  # written here: Core inserts pass by the session's events
+        for (name, records, _state), project in zip(fresh, values, strict=True):
+            for filename, record in records.items():
+                row = record_values(record)
+                row["metadata"] = row.pop("meta")  # the column's name (`meta` is the attribute's)
+                rows.append({"project_id": ids[name], "index_name": self.index_name, "filename": filename, **row})
+            live = [r for r in records.values() if not r.deleted]
+            newest = max(live, key=lambda r: r.upload_time) if live else None
+            docs[ids[name]] = search.document(name, project["display_name"], newest.summary if newest else "",
+                                              newest.metadata if newest else {})  # fmt: skip
         if rows:
-            self.session.execute(insert(File), rows)
+            conn.execute(insert(files), rows)
+        search.add(conn, docs)
         return [sum(1 for r in records.values() if not r.deleted) for _name, records, _state in fresh]
 
     def interrupted(self) -> bool:
@@ -354,6 +395,7 @@ class Rebuilder(IndexService):
             records = {r.filename: r for r in (self._record(keys, n) for n in names) if r is not None}
             state = self._state(keys)
             gone = self._gone(keys.name, records, in_flight)
+            self.storage.sync()
             try:
                 return self._apply(keys.name, serial, records, state, gone)
             except (Moved, IntegrityError, OperationalError) as exc:
@@ -465,7 +507,9 @@ class Rebuilder(IndexService):
         return found
 
     @staticmethod
-    def _update_project(project: Project, records: dict[str, FileRecord], state: ProjectState | None) -> bool:
+    def _project_values(records: dict[str, FileRecord], state: ProjectState | None) -> dict[str, object]:
+        """The project columns storage decides: display name and summary (of the newest live file; none
+        without files), status and settings (its state file)."""
         live = [r for r in records.values() if not r.deleted]
         newest = max(live, key=lambda r: r.upload_time) if live else None
         wanted: dict[str, object] = {}
@@ -474,8 +518,12 @@ class Rebuilder(IndexService):
             wanted["summary"] = newest.summary if newest else ""
         state = state or ProjectState()
         wanted.update(status=state.status, status_reason=state.status_reason, settings=dict(state.settings))
+        return wanted
+
+    @classmethod
+    def _update_project(cls, project: Project, records: dict[str, FileRecord], state: ProjectState | None) -> bool:
         changed = False
-        for attr, value in wanted.items():
+        for attr, value in cls._project_values(records, state).items():
             if getattr(project, attr) != value:
                 setattr(project, attr, value)
                 changed = True
@@ -500,12 +548,16 @@ class Rebuilder(IndexService):
                 log.warning("Ignoring unreadable sidecar of %s/%s: %s", keys.name, filename, exc)
                 record = None
             if record is not None and (has_file or record.deleted):
+                if filename in keys.torn and has_file and record.core_metadata_sha256:
+                    self._read_dist(keys, filename, metadata_only=True)
                 return record
         if not has_file:
             return None
         return self._read_dist(keys, filename)
 
-    def _read_dist(self, keys: ProjectKeys, filename: str) -> FileRecord | None:
+    def _read_dist(self, keys: ProjectKeys, filename: str, metadata_only: bool = False) -> FileRecord | None:
+        """The record read from the file itself; its sidecar and .metadata written (put_unsynced: the caller
+        syncs before it commits rows), or only the .metadata when `metadata_only`."""
         key = f"{keys.name}/{filename}"
         try:
             dist = parse_filename(filename)
@@ -525,6 +577,7 @@ class Rebuilder(IndexService):
         if stored.modified:
             record.upload_time = stored.modified
         if record.core_metadata_sha256 and f"{filename}{METADATA_SUFFIX}" not in keys.extras:
-            self.storage.put_bytes(key + METADATA_SUFFIX, meta.raw)
-        self.storage.put_bytes(key + SIDECAR_SUFFIX, record.to_json(), JSON_META)
+            self.storage.put_unsynced(key + METADATA_SUFFIX, meta.raw)
+        if not metadata_only:
+            self.storage.put_unsynced(key + SIDECAR_SUFFIX, record.to_json(), JSON_META)
         return record

@@ -69,9 +69,15 @@ def _documents(conn: Connection, project_ids: Sequence[int]) -> dict[int, tuple[
     docs = {}
     for pid, name, display, summary in projects:
         file_summary, meta = files.get(pid, ("", {}))
-        names = " ".join(dict.fromkeys([name, display, name.replace("-", " ")]))
-        docs[pid] = (names, file_summary or summary or "", _text(meta.get("keywords")), _text(meta.get("classifiers")))
+        docs[pid] = document(name, display, file_summary or summary, meta)
     return docs
+
+
+def document(name: str, display_name: str, summary: str | None, meta: dict[str, Any]) -> tuple[str, str, str, str]:
+    """A project's document: (name words, summary, keywords, classifiers), from its newest live file's
+    summary and metadata (`meta`; {} without one)."""
+    names = " ".join(dict.fromkeys([name, display_name, name.replace("-", " ")]))
+    return names, summary or "", _text(meta.get("keywords")), _text(meta.get("classifiers"))
 
 
 def refresh(conn: Connection, project_ids: Iterable[int]) -> None:
@@ -85,13 +91,18 @@ def refresh(conn: Connection, project_ids: Iterable[int]) -> None:
             conn.execute(text("DELETE FROM project_search WHERE project_id = ANY(:ids)"), {"ids": chunk})
         else:
             conn.execute(text("DELETE FROM project_fts WHERE rowid = :id"), [{"id": i} for i in chunk])
-        rows = [{"id": pid, "name": d[0], "summary": d[1], "keywords": d[2], "classifiers": d[3]}
-                for pid, d in docs.items()]  # fmt: skip
-        if rows and postgres:
-            conn.execute(_PG_INSERT, rows)
-        elif rows:
-            conn.execute(text("INSERT INTO project_fts (rowid, name, summary, keywords, classifiers) "
-                              "VALUES (:id, :name, :summary, :keywords, :classifiers)"), rows)  # fmt: skip
+        add(conn, docs)
+
+
+def add(conn: Connection, docs: dict[int, tuple[str, str, str, str]]) -> None:
+    """Write documents (project id -> `document()`) of projects that have none: new ones, or after a delete."""
+    rows = [{"id": pid, "name": d[0], "summary": d[1], "keywords": d[2], "classifiers": d[3]}
+            for pid, d in docs.items()]  # fmt: skip
+    if rows and conn.dialect.name == "postgresql":
+        conn.execute(_PG_INSERT, rows)
+    elif rows:
+        conn.execute(text("INSERT INTO project_fts (rowid, name, summary, keywords, classifiers) "
+                          "VALUES (:id, :name, :summary, :keywords, :classifiers)"), rows)  # fmt: skip
 
 
 def refresh_all(conn: Connection) -> int:

@@ -90,6 +90,22 @@ class Storage(ABC):
         """put() for a small byte string."""
         self.put(key, io.BytesIO(data), meta)
 
+    def put_unsynced(self, key: str, data: bytes, meta: FileMeta | None = None) -> None:
+        """put_bytes() that may leave durability to the next sync(): for many small writes in a row (the
+        sidecars a rebuild regenerates), which then cost one flush instead of one each.
+
+        Atomic as put() (a reader sees the old object, none, or the whole new one). Until sync() returns, a
+        crash of the host may lose the write (the old object, none, or an empty one is found after it): a
+        caller records nothing elsewhere (database rows) that relies on the object before sync(). This
+        default is put_bytes(), durable at once.
+        """
+        self.put_bytes(key, data, meta)
+
+    def sync(self) -> None:
+        """Make every put_unsynced() that returned before this call durable; OSError when it cannot. This
+        default does nothing (its put_unsynced() is durable at once)."""
+        return None
+
     def copy(self, src_key: str, dst_key: str, meta: FileMeta | None = None) -> None:
         """Copy an object to another key, atomically as put() (a server-side copy where the backend has
         one); FileNotFoundError when src_key is absent. This fallback streams the bytes through open() and

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import io
 import os
 from collections.abc import Iterator
 from contextlib import AbstractContextManager
+from datetime import UTC, datetime
 from typing import Any, BinaryIO
 
 import fsspec
@@ -23,18 +25,37 @@ class FileStorage(FsspecStorage):
     of those a dead writer left reads one folder, never the whole tree; listings skip dot-folders.
     """
 
+    unsynced = False  # whether put_unsynced() wrote since the last sync()
+
     def make_filesystem(self, url: str, options: dict[str, Any]) -> tuple[fsspec.AbstractFileSystem, str]:
         fs, root = fsspec.core.url_to_fs(url, **options)
         os.makedirs(root, exist_ok=True)
         return fs, root
 
     def put(self, key: str, data: BinaryIO, meta: FileMeta | None = None) -> None:
+        self._write(key, data, meta, durable=True)
+
+    def put_unsynced(self, key: str, data: bytes, meta: FileMeta | None = None) -> None:
+        """Written in the partial-file folder and renamed into place as put() does, without its fsync: sync() flushes
+        them all with one syncfs."""
+        self._write(key, io.BytesIO(data), meta, durable=False)
+        self.unsynced = True
+
+    def sync(self) -> None:
+        """One syncfs(2) of the file system that holds the root (every write of this host to it, ours
+        included), if put_unsynced() wrote since the last one; os.sync() where the C library has no syncfs."""
+        if self.unsynced:
+            self.unsynced = False  # before the flush: a write that returns during it is flushed by the next
+            syncfs(self.root)
+
+    def _write(self, key: str, data: BinaryIO, meta: FileMeta | None, *, durable: bool) -> None:
         path = self.path(key)
         os.makedirs(os.path.dirname(path), exist_ok=True)
         with self.temporary() as tmp:
             digest = copy_hashing(data, tmp.file)
             tmp.file.flush()
-            os.fsync(tmp.file.fileno())
+            if durable:
+                os.fsync(tmp.file.fileno())
             check_digest(key, digest, meta)
             os.chmod(tmp.path, 0o644)
             os.replace(tmp.path, path)
@@ -99,12 +120,35 @@ class FileStorage(FsspecStorage):
             yield from self.list_infos(f"{base}/{name}")
 
     def iter_files(self, prefix: str = "") -> Iterator[StoredFile]:
-        for stored in super().iter_files(prefix):
-            if not os.path.basename(stored.key).startswith(TEMP_PREFIX):
-                yield stored
+        """list_infos() as keys, cut from the paths it builds (no fsspec path parsing per file); names that
+        start with a dot are never keys (temporary files and folders), so they are passed over."""
+        base = f"{self.root}/{prefix}".rstrip("/") if prefix else self.root
+        cut = len(self.root) + 1
+        for info in self.list_infos(base):
+            key = info["name"][cut:]
+            if key and not key.startswith(".") and "/." not in key:
+                yield StoredFile(key, info["size"], datetime.fromtimestamp(info["mtime"], UTC))
 
     def local_path(self, key: str) -> str | None:
         return self.path(key)
 
     def describe(self) -> str:
         return f"file://{self.root}"
+
+
+def syncfs(folder: str) -> None:
+    """Flush the file system that holds `folder` to disk (Linux syncfs(2)); os.sync() elsewhere. OSError
+    (with the errno) when the flush fails."""
+    import ctypes  # here: only rebuilds sync, and the server's start-up imports this module
+
+    call = getattr(ctypes.CDLL(None, use_errno=True), "syncfs", None)
+    if call is None:
+        os.sync()
+        return
+    fd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+    try:
+        if call(fd) != 0:
+            errno = ctypes.get_errno()
+            raise OSError(errno, f"syncfs of {folder}: {os.strerror(errno)}")
+    finally:
+        os.close(fd)

@@ -57,6 +57,12 @@ class IndexStorage(Storage):
     def put_bytes(self, key: str, data: bytes, meta: FileMeta | None = None) -> None:
         self.inner.put_bytes(self.prefix + key, data, meta)
 
+    def put_unsynced(self, key: str, data: bytes, meta: FileMeta | None = None) -> None:
+        self.inner.put_unsynced(self.prefix + key, data, meta)
+
+    def sync(self) -> None:
+        self.inner.sync()
+
     def copy(self, src_key: str, dst_key: str, meta: FileMeta | None = None) -> None:
         self.inner.copy(self.prefix + src_key, self.prefix + dst_key, meta)
 

@@ -284,6 +284,41 @@ class StorageContract:
             storage.put("demo/demo-1.0.tar.gz", io.BytesIO(data), FileMeta(sha256=sha256(b"other")))
         assert not storage.exists("demo/demo-1.0.tar.gz")
 
+    # Writes made durable together (put_unsynced, then sync).
+
+    def test_put_unsynced_is_read_back_whole_and_listed(self, storage: Storage, twin: Storage) -> None:
+        data = payload(40_000, seed=4)
+        storage.put_unsynced("demo/demo-1.0-py3-none-any.whl.metadata", data)
+        storage.put_unsynced("demo/demo-1.0-py3-none-any.whl.json", b"{}", FileMeta("application/json"))
+        storage.sync()
+        assert storage.read("demo/demo-1.0-py3-none-any.whl.metadata") == data
+        assert twin.read("demo/demo-1.0-py3-none-any.whl.json") == b"{}"
+        assert set(listed(twin)) == {"demo/demo-1.0-py3-none-any.whl.metadata", "demo/demo-1.0-py3-none-any.whl.json"}
+
+    def test_put_unsynced_replaces_the_whole_object(self, storage: Storage) -> None:
+        storage.put_unsynced("demo/_project.json", b'{"status": "active", "long": "' + b"x" * 5000 + b'"}')
+        storage.put_unsynced("demo/_project.json", b'{"status": "archived"}')
+        storage.sync()
+        assert storage.read("demo/_project.json") == b'{"status": "archived"}'
+
+    def test_put_unsynced_refuses_bytes_that_miss_their_sha256(self, storage: Storage) -> None:
+        with pytest.raises(IntegrityError):
+            storage.put_unsynced("demo/demo-1.0.tar.gz", b"data", FileMeta(sha256=sha256(b"other")))
+        storage.sync()
+        assert not storage.exists("demo/demo-1.0.tar.gz")
+
+    def test_sync_with_nothing_written_and_twice(self, storage: Storage) -> None:
+        storage.sync()
+        storage.put_unsynced("demo/demo-1.0.tar.gz.json", b"{}")
+        storage.sync()
+        storage.sync()
+        assert storage.read("demo/demo-1.0.tar.gz.json") == b"{}"
+
+    def test_invalid_keys_never_reach_the_backend_unsynced(self, storage: Storage) -> None:
+        with pytest.raises(InvalidName):
+            storage.put_unsynced("../escape", b"x")
+        storage.sync()
+
     # Listing (rebuilds and migrations only).
 
     def test_empty_storage_lists_nothing(self, storage: Storage) -> None:
