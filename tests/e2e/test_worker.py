@@ -63,11 +63,12 @@ def _threads(pid: int) -> int:
     return int(next(line.split()[1] for line in status.splitlines() if line.startswith("Threads:")))
 
 
-def _until_every_worker_served(port: int, master: int) -> None:
-    """/health on new connections until every worker has answered one (its thread pool then exists): a
-    worker still loading the app takes no connection, rightly, and would make the burst land on the other."""
+def _until_every_worker_served(port: int, master: int, count: int) -> None:
+    """/health on new connections until `count` workers run and each has answered one (its thread pool then
+    exists): a worker not yet forked, or still starting, takes no connection, rightly, and would make the
+    burst land on the other. The master builds the app, so /health answers as soon as the first is forked."""
     deadline = time.monotonic() + 60
-    while not all(_threads(pid) > 1 for pid in _workers(master)):
+    while len(workers := _workers(master)) < count or not all(_threads(pid) > 1 for pid in workers):
         assert time.monotonic() < deadline, "a worker never answered"
         requests.get(f"http://127.0.0.1:{port}/health", headers={"Connection": "close"}, timeout=10)
 
@@ -92,7 +93,7 @@ def test_connections_that_send_nothing_hold_no_thread(tmp_path: Path) -> None:
 def test_a_burst_of_connections_is_spread_over_the_workers(tmp_path: Path) -> None:
     """Eight kept-alive connections opened at once, one request each: every worker holds some of them."""
     with serving(tmp_path, workers=2, threads=4) as (port, proc), ExitStack() as stack:
-        _until_every_worker_served(port, proc.pid)
+        _until_every_worker_served(port, proc.pid, 2)
         conns = [stack.enter_context(socket.create_connection(("127.0.0.1", port))) for _ in range(8)]
         for conn in conns:  # all connected before the first request, as a client's pool or a load test does
             conn.sendall(b"GET /health HTTP/1.1\r\nHost: x\r\n\r\n")
