@@ -38,11 +38,13 @@ format: setup-test
 	$(BIN)/ruff format flaskpypi plugins tests bench
 	$(BIN)/ruff check --fix flaskpypi plugins tests bench
 
-bench: setup-test  ## side by side with pypiserver, devpi-server and pypicloud; /simple/ at 50,000 projects; cached install; uploads; views
+bench: setup-test  ## side by side with pypiserver, devpi-server and pypicloud; paired starts; /simple/ at 50,000 projects; installs' server share; cached install; uploads; views
 	@command -v wrk >/dev/null || { [ "$$(id -u)" = 0 ] && apt-get install -y -qq wrk >/dev/null; } \
 	  || echo "note: no wrk, so bench/run.py uses its Python load generator"
 	$(BIN)/python bench/run.py $(BENCH_ARGS)
+	$(BIN)/python bench/start.py
 	$(BIN)/python bench/root_scale.py
+	$(BIN)/python bench/install_share.py
 	$(BIN)/python bench/cached_install.py
 	$(BIN)/python bench/upload_corpus.py
 	$(BIN)/python bench/views.py

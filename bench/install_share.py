@@ -33,7 +33,7 @@ from cached_install import download
 from dataset import ensure_dataset
 from installs import client_env, install
 from packaging.utils import canonicalize_name, parse_wheel_filename
-from procs import BenchError
+from procs import BenchError, publish
 from servers import Devpi, FlaskPyPI, Paths, Server, group_cpu
 from static import StaticServer, write_page
 
@@ -189,10 +189,7 @@ def main(argv: list[str] | None = None) -> int:
         "",
         *table(results, clients, [s.name for s in sources]),
     ]
-    text = "\n".join(lines) + "\n"
-    print("\n" + text)
-    args.output.write_text(text)
-    return 0
+    return publish(lines, args.output)
 
 
 if __name__ == "__main__":

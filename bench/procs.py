@@ -167,3 +167,11 @@ def dist_version(python: Path, distribution: str) -> str:
     """Return the installed version of `distribution` in the environment of `python`."""
     code = f"import importlib.metadata as m; print(m.version({distribution!r}))"
     return output([str(python), "-c", code]) or "unknown"
+
+
+def publish(lines: list[str], output: Path) -> int:
+    """Print a report's Markdown lines and write them to `output` (rewritten whole); 0, the exit status."""
+    text = "\n".join(lines) + "\n"
+    print("\n" + text)
+    output.write_text(text)
+    return 0

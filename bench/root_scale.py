@@ -24,7 +24,7 @@ from urllib.request import Request, urlopen
 
 from dataset import DataSet, ensure_dataset
 from loadgen import pick
-from procs import BenchError
+from procs import BenchError, publish
 from servers import FlaskPyPI, Paths
 from static import WORKERS as static_workers
 from static import StaticServer, write_page
@@ -159,10 +159,7 @@ def main(argv: list[str] | None = None) -> int:
             small, large = (statistics.median(rates[(who, n, encoding)]) for n in sizes)
             label = LABELS.get(who, who).format(baseline=args.baseline)
             lines.append(f"| {label} | {encoding} | {small:,.0f} | {large:,.0f} | {large / small:.2f} |")
-    text = "\n".join(lines) + "\n"
-    print("\n" + text)
-    args.output.write_text(text)
-    return 0
+    return publish(lines, args.output)
 
 
 if __name__ == "__main__":

@@ -27,6 +27,8 @@ import time
 from contextlib import ExitStack
 from pathlib import Path
 
+from procs import publish
+
 BENCH = Path(__file__).resolve().parent
 sys.path.insert(0, str(BENCH.parent))
 
@@ -116,10 +118,7 @@ def run(root: Path, args: argparse.Namespace) -> int:
     for path in PATHS:
         rate = statistics.median(rates[path])
         lines.append(f"| `{path}` | {rate:,.0f} | {single / rate:.2f}x |")
-    text = "\n".join(lines) + "\n"
-    print("\n" + text)
-    args.output.write_text(text)
-    return 0
+    return publish(lines, args.output)
 
 
 if __name__ == "__main__":

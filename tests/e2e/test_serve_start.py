@@ -7,12 +7,10 @@ from __future__ import annotations
 import io
 import os
 import signal
-import subprocess
 import sys
 import threading
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -20,46 +18,11 @@ import requests
 
 from flaskpypi.storage.base import held_tempfile
 from flaskpypi.storage.local import FileStorage
-from tests.support.server import free_port
+from tests.support.serve import serving, workers_of
 
 pytestmark = pytest.mark.e2e
 FLASKPYPI = Path(sys.executable).parent / "flaskpypi"
 STARTED = "[flaskpypi] Config: "  # logged once by every create_app()
-
-
-@contextmanager
-def serving(tmp_path: Path, workers: int) -> Iterator[tuple[int, subprocess.Popen[bytes], Path]]:
-    """`flaskpypi serve` on a free port until /health answers; yields (port, process, log file)."""
-    port = free_port()
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("FLASKPYPI_", "GUNICORN_"))}
-    env.pop("WEB_CONCURRENCY", None)
-    env.update(FLASKPYPI_INSTANCE_PATH=str(tmp_path / "instance"), FLASKPYPI_BIND=f"127.0.0.1:{port}",
-               FLASKPYPI_WORKERS=str(workers), FLASKPYPI_FALLBACK="none")  # fmt: skip
-    log_path = tmp_path / "serve.log"
-    with log_path.open("ab") as log:
-        proc = subprocess.Popen([str(FLASKPYPI), "serve"], env=env, cwd=tmp_path, stdout=log,
-                                stderr=subprocess.STDOUT, start_new_session=True)  # fmt: skip
-    try:
-        deadline = time.monotonic() + 90
-        while not _healthy(port):
-            assert proc.poll() is None, log_path.read_text()
-            assert time.monotonic() < deadline, "flaskpypi serve did not answer /health"
-            time.sleep(0.1)
-        yield port, proc, log_path
-    finally:
-        os.killpg(proc.pid, signal.SIGTERM)
-        proc.wait(30)
-
-
-def _healthy(port: int) -> bool:
-    try:
-        return requests.get(f"http://127.0.0.1:{port}/health", timeout=5).ok
-    except requests.RequestException:
-        return False
-
-
-def _workers(master: int) -> list[int]:
-    return [int(pid) for pid in Path(f"/proc/{master}/task/{master}/children").read_text().split()]
 
 
 def _until(condition, seconds: float = 30) -> None:
@@ -72,12 +35,12 @@ def _until(condition, seconds: float = 30) -> None:
 def test_the_app_is_built_once_in_the_master_for_every_worker(tmp_path: Path) -> None:
     """Three workers, one build (create_app logs its last line once); a worker that dies is replaced by a
     fork of the master's app, not by a new build. Each worker used to build its own."""
-    with serving(tmp_path, workers=3) as (port, proc, log):
-        _until(lambda: len(_workers(proc.pid)) == 3)
+    with serving(tmp_path, workers=3, fallback="none") as (port, proc, log):
+        _until(lambda: len(workers_of(proc.pid)) == 3)
         assert log.read_text().count(STARTED) == 1, log.read_text()
-        victim = _workers(proc.pid)[0]
+        victim = workers_of(proc.pid)[0]
         os.kill(victim, signal.SIGKILL)
-        _until(lambda: victim not in _workers(proc.pid) and len(_workers(proc.pid)) == 3)
+        _until(lambda: victim not in workers_of(proc.pid) and len(workers_of(proc.pid)) == 3)
         for _ in range(6):
             response = requests.get(f"http://127.0.0.1:{port}/simple/", headers={"Connection": "close"}, timeout=10)
             assert response.status_code == 200
@@ -87,12 +50,12 @@ def test_the_app_is_built_once_in_the_master_for_every_worker(tmp_path: Path) ->
 def test_the_master_sweeps_the_partial_files_of_a_worker_killed_mid_write(tmp_path: Path) -> None:
     """A partial file nobody holds (its writer was kill -9'd) is removed when the master sees a worker die,
     not at the next start; one a live writer holds is spared."""
-    with serving(tmp_path, workers=2) as (_port, proc, _log):
+    with serving(tmp_path, workers=2, fallback="none") as (_port, proc, _log):
         temp = tmp_path / "instance" / "packages" / ".tmp"
         assert temp.is_dir()  # the start-up sweep made it
         (temp / ".tmp-left-by-the-dead").write_bytes(b"half a wheel")
         with held_tempfile(str(temp), ".tmp-") as live:
-            os.kill(_workers(proc.pid)[0], signal.SIGKILL)
+            os.kill(workers_of(proc.pid)[0], signal.SIGKILL)
             _until(lambda: not (temp / ".tmp-left-by-the-dead").exists())
             assert Path(live.path).exists()
 
