@@ -143,13 +143,23 @@ def principal() -> Principal | None:
             found = rt.access.backend.authenticate(*creds)
         if found is None:
             raise Unauthorized("Invalid or non-existent authentication information.")
-    elif current_app.config["SESSION_COOKIE_NAME"] in request.cookies:  # no cookie, no browser session
+    elif _has_session_cookie():  # no cookie, no browser session
         session_principal = runtime().session_principal
         found = session_principal() if session_principal else None
         if found is not None and request.method not in SAFE_METHODS:
             _require_csrf_token()
     g.principal = found
     return found
+
+
+def names_nobody() -> bool:
+    """Whether the request carries neither credentials nor a session cookie, so that principal() is None
+    without asking any backend (the usual download: pip and uv send no credentials to a public index)."""
+    return "HTTP_AUTHORIZATION" not in request.environ and not _has_session_cookie()
+
+
+def _has_session_cookie() -> bool:
+    return "HTTP_COOKIE" in request.environ and current_app.config["SESSION_COOKIE_NAME"] in request.cookies
 
 
 def _require_csrf_token() -> None:

@@ -6,7 +6,7 @@ import functools
 import os
 from dataclasses import dataclass
 
-from flask import Blueprint, Response, current_app, redirect, request, send_file, url_for
+from flask import Blueprint, Response, redirect, request, send_file, url_for
 from werkzeug.http import http_date, quote_etag
 from werkzeug.utils import get_content_type
 from werkzeug.wsgi import wrap_file
@@ -19,7 +19,7 @@ from ..core.records import METADATA_SUFFIX, PROVENANCE_SUFFIX
 from ..index.service import FileFacts
 from ..sql import ACCESS, SERIAL
 from . import fallback
-from .context import generations, index, require, runtime
+from .context import generations, index, names_nobody, require, runtime
 from .pages import serial_cache
 from .security import HARDENING
 
@@ -65,7 +65,7 @@ def download(project: str, filename: str) -> Response:
     """A file, its core metadata (PEP 658) or its provenance (PEP 740); ranges and validators work."""
     name = canonical(project)
     dist_name, suffix = split_suffix(filename)
-    if _anonymous(request.environ):  # the usual download: pip and uv send no credentials to a public index
+    if names_nobody():  # the usual download: pip and uv send no credentials to a public index
         counters = generations()
         ready = serial_cache("downloads").get(
             (counters[SERIAL], counters[ACCESS]), (name, filename), lambda: _public(name, dist_name, suffix)
@@ -82,14 +82,6 @@ def download(project: str, filename: str) -> Response:
             return fetched
         row = FileFacts.of(fetched)
     return serve(row, suffix)
-
-
-def _anonymous(environ: dict) -> bool:
-    """Whether the request names nobody (no credentials, no session cookie): principal() is then None."""
-    if "HTTP_AUTHORIZATION" in environ:
-        return False
-    cookies = environ.get("HTTP_COOKIE")
-    return not cookies or current_app.config["SESSION_COOKIE_NAME"] not in request.cookies
 
 
 def _facts(name: str, dist_name: str) -> FileFacts | None:
