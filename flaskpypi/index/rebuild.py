@@ -8,6 +8,7 @@ import tempfile
 import time
 from collections.abc import Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -27,7 +28,7 @@ from ..core.records import (
     utcnow,
 )
 from ..core.upload import build_record
-from ..sql import allow_long_statements
+from ..sql import allow_long_statements, unflushed_commits
 from ..storage import StoredFile
 from . import search
 from .models import LIVE, PENDING, Counter, File, Project, record_values
@@ -94,6 +95,12 @@ def _take(groups: Iterator[ProjectKeys], files: int) -> list[ProjectKeys]:
     return taken
 
 
+def _newest_live(records: dict[str, FileRecord]) -> FileRecord | None:
+    """The project's newest live file (by upload time), whose name and summary the project shows; None when
+    every file is deleted."""
+    return max((r for r in records.values() if not r.deleted), key=lambda r: r.upload_time, default=None)
+
+
 READ, STATE, VANISHED = "read", "state", "vanished"
 
 
@@ -141,9 +148,21 @@ class Rebuilder(IndexService):
         request per object: the sidecar), while the previous batch is written in one short transaction
         that numbers serials in memory and writes the counter once. A project that a writer changed
         meanwhile, or that needs care (a pending upload, a file filed under another project), is
-        reconciled alone afterwards. PostgreSQL gets ANALYZE at the end.
+        reconciled alone afterwards. PostgreSQL gets ANALYZE at the end. The rebuild of an empty index does
+        not flush each commit to disk on SQLite (sql.unflushed_commits: a lost commit loses the end marker
+        too, and the next start rebuilds again).
         """
         self.session.rollback()
+        empty = self.is_empty()
+        self.session.rollback()
+        with unflushed_commits(self.session.get_bind()) if empty else nullcontext():
+            totals = self._reconcile_all(listing)
+        self.analyze()
+        log.info("Rebuilt the index from %s: %d projects, %d files", self.storage.describe(), *totals)
+        return totals[0], totals[1]
+
+    def _reconcile_all(self, listing: Iterable[StoredFile] | None) -> list[int]:
+        """rebuild()'s work, between its markers; [projects, live files]."""
         self.ensure_serial()
         self._set_marker(True)
         self.session.commit()
@@ -167,9 +186,7 @@ class Rebuilder(IndexService):
             self._count(totals, self._reconcile(keys))
         self._set_marker(False)
         self.session.commit()
-        self.analyze()
-        log.info("Rebuilt the index from %s: %d projects, %d files", self.storage.describe(), *totals)
-        return totals[0], totals[1]
+        return totals
 
     def analyze(self) -> None:
         """Refresh the planner's statistics (PostgreSQL), so pages use their indexes after a bulk load."""
@@ -363,8 +380,7 @@ class Rebuilder(IndexService):
                 row = record_values(record)
                 row["metadata"] = row.pop("meta")  # the column's name (`meta` is the attribute's)
                 rows.append({"project_id": ids[name], "index_name": self.index_name, "filename": filename, **row})
-            live = [r for r in records.values() if not r.deleted]
-            newest = max(live, key=lambda r: r.upload_time) if live else None
+            newest = _newest_live(records)
             docs[ids[name]] = search.document(name, project["display_name"], newest.summary if newest else "",
                                               newest.metadata if newest else {})  # fmt: skip
         if rows:
@@ -510,8 +526,7 @@ class Rebuilder(IndexService):
     def _project_values(records: dict[str, FileRecord], state: ProjectState | None) -> dict[str, object]:
         """The project columns storage decides: display name and summary (of the newest live file; none
         without files), status and settings (its state file)."""
-        live = [r for r in records.values() if not r.deleted]
-        newest = max(live, key=lambda r: r.upload_time) if live else None
+        newest = _newest_live(records)
         wanted: dict[str, object] = {}
         if records:
             wanted["display_name"] = newest.name if newest else min(records.values(), key=lambda r: r.filename).name

@@ -94,8 +94,7 @@ def _public(name: str, dist_name: str, suffix: str) -> Delivery | None:
     """The delivery of a hosted file anyone may read, kept per (serial, access): an anonymous download of it
     then runs no SQL while nothing changes. None where the full path must decide (refusals, missing files,
     the upstream fallback, quarantine), which it does on every request."""
-    access = runtime().access
-    if not (access.can_index(None, READ, DEFAULT_INDEX) and access.can(None, READ, name)):
+    if not _anyone_reads(name):
         return None
     row = _facts(name, dist_name)
     if row is None or _unservable(row, suffix):
@@ -163,9 +162,14 @@ def _deliver(d: Delivery) -> Response:
 
 def _cache_control(project: str) -> str:
     """Files never change: cacheable for a year, by shared caches only when anyone may read them."""
+    return IMMUTABLE if _anyone_reads(project) else PRIVATE_IMMUTABLE
+
+
+def _anyone_reads(project: str) -> bool:
+    """Whether an anonymous asker may read the project's files in the built-in index (what require(READ)
+    lets through for nobody)."""
     access = runtime().access
-    public = access.can(None, READ, project) and access.can_index(None, READ, DEFAULT_INDEX)
-    return IMMUTABLE if public else PRIVATE_IMMUTABLE
+    return access.can_index(None, READ, DEFAULT_INDEX) and access.can(None, READ, project)
 
 
 def _local(d: Delivery) -> Response:

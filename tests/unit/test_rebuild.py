@@ -10,10 +10,14 @@ from typing import Any
 
 import pytest
 from flask import Flask
+from sqlalchemy import event
+from sqlalchemy.pool import Pool
 
 from flaskpypi import create_app
 from flaskpypi.storage import local
 from tests.support.dists import make_wheel, read_metadata, sha256_hex
+
+NORMAL, FULL = 1, 2  # PRAGMA synchronous
 
 
 def started(tmp_path: Path, settings: dict[str, Any], monkeypatch: pytest.MonkeyPatch) -> Flask:
@@ -71,3 +75,32 @@ def test_an_empty_metadata_file_left_by_a_crash_is_written_again(tmp_path: Path,
     assert Path(f"{wheel}.metadata").read_bytes() == read_metadata(wheel)
     assert Path(f"{wheel}.json").read_bytes() == sidecar  # the sidecar (upload time, uploader) is kept
     assert client.get("/simple/demo/").status_code == 200
+
+
+def test_only_the_rebuild_of_an_empty_index_commits_unflushed_and_no_connection_keeps_it(
+    tmp_path: Path, settings, monkeypatch
+) -> None:
+    """An empty index's rebuild commits with synchronous=NORMAL (a lost commit loses its end marker too);
+    afterwards, and in the rebuild of an index that holds rows, every connection flushes each commit."""
+    seen: list[int] = []
+
+    def note(dbapi_conn: Any, _record: Any) -> None:  # what each connection was set to when handed back
+        if dbapi_conn is not None:
+            seen.append(dbapi_conn.execute("PRAGMA synchronous").fetchone()[0])
+
+    event.listen(Pool, "checkin", note)
+    try:
+        for n in range(3):
+            make_wheel(tmp_path / "packages" / f"flush-{n}", f"flush-{n}", "1.0")
+        app = started(tmp_path, settings, monkeypatch)  # the empty index is rebuilt at start
+        assert NORMAL in seen
+        seen.clear()
+        assert app.test_client().get("/simple/flush-1/").status_code == 200
+        make_wheel(tmp_path / "packages" / "flush-late", "flush-late", "1.0")
+        later = started(tmp_path, settings, monkeypatch)  # a start over an index that holds rows: no rebuild
+        result = later.test_cli_runner().invoke(args=["reindex"])  # its rebuild's commits are flushed
+        assert "Indexed 4 projects, 4 files." in result.output
+        assert later.test_client().get("/simple/flush-late/").status_code == 200
+        assert seen and set(seen) == {FULL}
+    finally:
+        event.remove(Pool, "checkin", note)
