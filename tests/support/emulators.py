@@ -241,7 +241,7 @@ def _wait_ready(emulator: Emulator) -> None:
         try:
             requests.get(emulator.endpoint + "/", timeout=2)
             return
-        except requests.ConnectionError:
+        except (requests.ConnectionError, requests.Timeout):  # not listening yet, or its first answer is slow
             time.sleep(0.1)
     emulator.stop()
     raise RuntimeError(f"{emulator.kind} emulator did not answer within {START_TIMEOUT}s:\n{emulator.log()}")
